@@ -1,0 +1,844 @@
+//! Article files → [`Document`]s: which files are articles ([`is_candidate`]), the recursive
+//! scan with its symlink policy ([`scan`]), and loading one file ([`Loader::load`]): read with a
+//! size cap, decode, parse by format, sanitise, remove XML-illegal characters, summarise.
+//!
+//! A `Document` is everything an article says about itself; what herald remembers about it
+//! (id, first-seen time) is added later from the state store. This module knows nothing of
+//! feeds, HTTP or the state store. A bad file is a [`Skipped`] value, never a panic.
+
+mod html;
+mod markdown;
+mod plain;
+mod scraped;
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use crate::config::{Config, Labels};
+use crate::dates::{self, RawDate};
+use crate::text;
+
+/// How an article file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `.txt`: the scraped news-page layout when its labels are present, else plain text.
+    Text,
+    Markdown,
+    Html,
+}
+
+/// Why a file is not (or not any more) an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipReason {
+    Hidden,
+    TempFile,
+    NotArticle,
+    Draft,
+    SymlinkOutside,
+    SymlinkDuplicate,
+    NotRegularFile,
+    FilesystemLoop,
+    NonUtf8Name,
+    TooLarge,
+    Binary,
+    Unreadable,
+    NoTitle,
+    BadFrontMatter,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 14] = [
+        SkipReason::Hidden,
+        SkipReason::TempFile,
+        SkipReason::NotArticle,
+        SkipReason::Draft,
+        SkipReason::SymlinkOutside,
+        SkipReason::SymlinkDuplicate,
+        SkipReason::NotRegularFile,
+        SkipReason::FilesystemLoop,
+        SkipReason::NonUtf8Name,
+        SkipReason::TooLarge,
+        SkipReason::Binary,
+        SkipReason::Unreadable,
+        SkipReason::NoTitle,
+        SkipReason::BadFrontMatter,
+    ];
+
+    /// The label used in `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Hidden => "hidden",
+            SkipReason::TempFile => "temp_file",
+            SkipReason::NotArticle => "not_article",
+            SkipReason::Draft => "draft",
+            SkipReason::SymlinkOutside => "symlink_outside",
+            SkipReason::SymlinkDuplicate => "symlink_duplicate",
+            SkipReason::NotRegularFile => "not_regular_file",
+            SkipReason::FilesystemLoop => "filesystem_loop",
+            SkipReason::NonUtf8Name => "non_utf8_name",
+            SkipReason::TooLarge => "too_large",
+            SkipReason::Binary => "binary",
+            SkipReason::Unreadable => "unreadable",
+            SkipReason::NoTitle => "no_title",
+            SkipReason::BadFrontMatter => "bad_front_matter",
+        }
+    }
+
+    /// True when a file meant as an article could not be used (`check` exits 1). Hidden
+    /// files, editor temp files, other file types and drafts are skipped by design.
+    pub fn is_error(self) -> bool {
+        !matches!(
+            self,
+            SkipReason::Hidden
+                | SkipReason::TempFile
+                | SkipReason::NotArticle
+                | SkipReason::Draft
+                | SkipReason::SymlinkDuplicate
+        )
+    }
+}
+
+/// A file that did not become an entry, with a message for the log and `check`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct Skipped {
+    /// Path relative to the content dir, `/`-separated.
+    pub path: String,
+    pub reason: SkipReason,
+    pub message: String,
+}
+
+impl Skipped {
+    fn new(path: &str, reason: SkipReason, message: impl Into<String>) -> Self {
+        Skipped {
+            path: path.to_string(),
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything an article file says about itself, cleaned and ready to render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// Path relative to the content dir, `/`-separated: the article's key.
+    pub path: String,
+    /// blake3 of the file's bytes (hex): detects edits and renames.
+    pub hash: String,
+    pub title: String,
+    pub date: Option<RawDate>,
+    pub updated: Option<RawDate>,
+    pub authors: Vec<String>,
+    pub summary: String,
+    /// Sanitised HTML with absolute URLs and only XML-legal characters.
+    pub content_html: String,
+    pub categories: Vec<String>,
+    pub tags: Vec<String>,
+    /// An external URL the entry links to instead of its own page.
+    pub link: Option<String>,
+    /// An id given by the article itself (front matter `id`).
+    pub id: Option<String>,
+    /// Problems that did not stop the article from being used, for `check`.
+    pub warnings: Vec<String>,
+}
+
+/// What a format parser extracts, before cleaning.
+#[derive(Debug, Default)]
+struct Parsed {
+    title: Option<String>,
+    /// The date as written, parsed later so that a bad one becomes a warning.
+    date: Option<String>,
+    updated: Option<String>,
+    authors: Vec<String>,
+    summary: Option<String>,
+    body: Body,
+    categories: Vec<String>,
+    tags: Vec<String>,
+    link: Option<String>,
+    id: Option<String>,
+    draft: bool,
+}
+
+#[derive(Debug)]
+enum Body {
+    /// Plain-text paragraphs (scraped and plain text): escaped into `<p>`s, nothing to sanitise.
+    Paragraphs(Vec<String>),
+    /// Untrusted HTML with its plain text (for the summary).
+    Html { html: String, text: String },
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::Paragraphs(Vec::new())
+    }
+}
+
+/// Decides from the path alone whether a file may be an article, and in which format.
+/// Shared by the scan and the watcher, so both skip exactly the same files.
+pub fn is_candidate(rel: &Path) -> Result<Format, (SkipReason, String)> {
+    for comp in rel.components() {
+        if let Component::Normal(name) = comp {
+            if name.to_string_lossy().starts_with('.') {
+                return Err((SkipReason::Hidden, "skipped: hidden file or folder".into()));
+            }
+        }
+    }
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if is_temp_file(&name) {
+        return Err((
+            SkipReason::TempFile,
+            "skipped: editor or download temp file".into(),
+        ));
+    }
+    let ext = rel
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "text" => Ok(Format::Text),
+        "md" | "markdown" => Ok(Format::Markdown),
+        "html" | "htm" => Ok(Format::Html),
+        _ => Err((
+            SkipReason::NotArticle,
+            "skipped: not an article (expected .txt, .md, .markdown, .html or .htm)".into(),
+        )),
+    }
+}
+
+/// Editor swap/backup files and partial downloads (cf. zola's `is_temp_file`).
+fn is_temp_file(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    name.starts_with(".#")
+        || (name.starts_with('#') && name.ends_with('#'))
+        || name.ends_with('~')
+        || name == "4913"
+        || [
+            ".swp",
+            ".swx",
+            ".swo",
+            ".tmp",
+            ".temp",
+            ".part",
+            ".crdownload",
+            ".kate-swp",
+            ".bak",
+            ".orig",
+            ".rej",
+            ".download",
+            ".partial",
+        ]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+}
+
+/// The result of a recursive scan: article candidates and everything skipped, both sorted.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Paths relative to the content dir, `/`-separated.
+    pub files: Vec<String>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Walks the content dir. Symlinks are followed only when they resolve inside the content dir,
+/// and a symlink to a file that is indexed anyway is skipped as a duplicate; loops are reported,
+/// never followed twice.
+pub fn scan(root: &Path) -> std::io::Result<Scan> {
+    let root_canon = fs::canonicalize(root)?;
+    let mut out = Scan::default();
+    let mut via_link: Vec<(String, PathBuf)> = Vec::new();
+    let mut real: HashSet<PathBuf> = HashSet::new();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            if e.depth() == 0 {
+                return true;
+            }
+            let rel = e.path().strip_prefix(root).unwrap_or(e.path());
+            // Prune hidden folders early; hidden files are reported below.
+            !(e.file_type().is_dir()
+                && rel
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        });
+    let mut walker = walker;
+    loop {
+        let entry = match walker.next() {
+            None => break,
+            Some(Ok(e)) => e,
+            Some(Err(err)) => {
+                let path = err
+                    .path()
+                    .map(|p| rel_string(root, p))
+                    .unwrap_or_else(|| ".".into());
+                let reason = if err.loop_ancestor().is_some() {
+                    SkipReason::FilesystemLoop
+                } else {
+                    SkipReason::Unreadable
+                };
+                let msg = if reason == SkipReason::FilesystemLoop {
+                    "skipped: symlink loop".to_string()
+                } else {
+                    format!("unreadable: {}", io_reason(err.io_error()))
+                };
+                out.skipped.push(Skipped::new(&path, reason, msg));
+                continue;
+            }
+        };
+        if entry.depth() == 0 {
+            continue;
+        }
+        let rel_path = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        let Some(rel) = rel_path.to_str().map(|s| s.replace('\\', "/")) else {
+            out.skipped.push(Skipped::new(
+                &rel_string(root, entry.path()),
+                SkipReason::NonUtf8Name,
+                "skipped: file name is not valid UTF-8",
+            ));
+            continue;
+        };
+        let is_link = entry.path_is_symlink();
+        if is_link {
+            match fs::canonicalize(entry.path()) {
+                Ok(target) if target.starts_with(&root_canon) => {
+                    if entry.file_type().is_file() {
+                        via_link.push((rel.clone(), target));
+                    }
+                }
+                Ok(target) => {
+                    out.skipped.push(Skipped::new(
+                        &rel,
+                        SkipReason::SymlinkOutside,
+                        format!(
+                            "skipped: symlink to {} outside the content dir",
+                            target.display()
+                        ),
+                    ));
+                    if entry.file_type().is_dir() {
+                        walker.skip_current_dir();
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    out.skipped.push(Skipped::new(
+                        &rel,
+                        SkipReason::Unreadable,
+                        format!("unreadable: broken symlink ({})", io_reason(Some(&e))),
+                    ));
+                    continue;
+                }
+            }
+        }
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        if let Err((reason, message)) = is_candidate(rel_path) {
+            out.skipped.push(Skipped::new(&rel, reason, message));
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            out.skipped.push(Skipped::new(
+                &rel,
+                SkipReason::NotRegularFile,
+                "skipped: not a regular file",
+            ));
+            continue;
+        }
+        if !is_link {
+            real.insert(root_canon.join(rel_path));
+        }
+        out.files.push(rel);
+    }
+    // A link to a file that is indexed under its own path would be the same entry twice.
+    let dupes: HashSet<String> = via_link
+        .into_iter()
+        .filter(|(_, target)| real.contains(target))
+        .map(|(rel, target)| {
+            let shown = target
+                .strip_prefix(&root_canon)
+                .unwrap_or(&target)
+                .display()
+                .to_string();
+            out.skipped.push(Skipped::new(
+                &rel,
+                SkipReason::SymlinkDuplicate,
+                format!("skipped: symlink to {shown}, which is indexed under its own path"),
+            ));
+            rel
+        })
+        .collect();
+    out.files.retain(|f| !dupes.contains(f));
+    out.files.sort();
+    out.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn rel_string(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+fn io_reason(e: Option<&std::io::Error>) -> String {
+    match e {
+        Some(e) if e.kind() == std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        Some(e) if e.kind() == std::io::ErrorKind::NotFound => "no such file".into(),
+        Some(e) => e.to_string(),
+        None => "unknown error".into(),
+    }
+}
+
+/// Loads article files with one configuration: content root, limits, labels, sanitiser.
+pub struct Loader {
+    root: PathBuf,
+    root_canon: Option<PathBuf>,
+    max_bytes: u64,
+    summary_chars: usize,
+    labels: Labels,
+    sanitizer: ammonia::Builder<'static>,
+}
+
+impl Loader {
+    pub fn new(cfg: &Config) -> Loader {
+        Loader {
+            root: cfg.content_dir.clone(),
+            root_canon: fs::canonicalize(&cfg.content_dir).ok(),
+            max_bytes: cfg.max_article_bytes,
+            summary_chars: cfg.feed.summary_chars,
+            labels: cfg.labels.clone(),
+            sanitizer: sanitizer(&cfg.site.base_url),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Reads and parses one file, given by its path relative to the content dir.
+    pub fn load(&self, rel: &str) -> Result<Document, Skipped> {
+        let rel_path = Path::new(rel);
+        let format = is_candidate(rel_path).map_err(|(r, m)| Skipped::new(rel, r, m))?;
+        let abs = self.root.join(rel_path);
+        self.check_symlinks(rel, &abs)?;
+        let bytes = self.read_capped(rel, &abs)?;
+        self.parse_bytes(rel, &bytes, format)
+    }
+
+    /// A symlink anywhere along the path must resolve inside the content dir.
+    fn check_symlinks(&self, rel: &str, abs: &Path) -> Result<(), Skipped> {
+        let Some(root_canon) = self.root_canon.as_ref() else {
+            return Ok(());
+        };
+        match fs::canonicalize(abs) {
+            Ok(target) if target.starts_with(root_canon) => Ok(()),
+            Ok(target) => Err(Skipped::new(
+                rel,
+                SkipReason::SymlinkOutside,
+                format!(
+                    "skipped: symlink to {} outside the content dir",
+                    target.display()
+                ),
+            )),
+            Err(e) if e.raw_os_error() == Some(40) => Err(Skipped::new(
+                rel,
+                SkipReason::FilesystemLoop,
+                "skipped: symlink loop",
+            )),
+            Err(e) => Err(Skipped::new(
+                rel,
+                SkipReason::Unreadable,
+                format!("unreadable: {}", io_reason(Some(&e))),
+            )),
+        }
+    }
+
+    fn read_capped(&self, rel: &str, abs: &Path) -> Result<Vec<u8>, Skipped> {
+        let unreadable = |e: std::io::Error| {
+            Skipped::new(
+                rel,
+                SkipReason::Unreadable,
+                format!("unreadable: {}", io_reason(Some(&e))),
+            )
+        };
+        let meta = fs::metadata(abs).map_err(unreadable)?;
+        if !meta.is_file() {
+            // Never open FIFOs or devices: reading one could block forever.
+            return Err(Skipped::new(
+                rel,
+                SkipReason::NotRegularFile,
+                "skipped: not a regular file",
+            ));
+        }
+        let too_large = |n: u64| {
+            Skipped::new(
+                rel,
+                SkipReason::TooLarge,
+                format!(
+                    "skipped: {n} bytes is over max_article_bytes ({})",
+                    self.max_bytes
+                ),
+            )
+        };
+        if meta.len() > self.max_bytes {
+            return Err(too_large(meta.len()));
+        }
+        let file = fs::File::open(abs).map_err(unreadable)?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        // The file may grow between stat and read: never read more than the cap.
+        file.take(self.max_bytes + 1)
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
+        if bytes.len() as u64 > self.max_bytes {
+            return Err(too_large(bytes.len() as u64));
+        }
+        Ok(bytes)
+    }
+
+    /// Parses bytes as an article in `format`. Public for fuzzing and property tests.
+    pub fn parse_bytes(
+        &self,
+        rel: &str,
+        bytes: &[u8],
+        format: Format,
+    ) -> Result<Document, Skipped> {
+        let has_bom = encoding_rs::Encoding::for_bom(bytes).is_some();
+        if !has_bom && text::looks_binary(bytes) {
+            return Err(Skipped::new(
+                rel,
+                SkipReason::Binary,
+                "skipped: binary file",
+            ));
+        }
+        let decoded = text::decode(bytes, format == Format::Html);
+        let mut warnings = Vec::new();
+        if decoded.had_errors {
+            warnings.push(format!(
+                "invalid {} byte sequences replaced with U+FFFD",
+                decoded.encoding
+            ));
+        }
+        let (text, removed) = text::xml_clean_counted(decoded.text);
+        if removed > 0 {
+            warnings.push(format!("{removed} characters illegal in XML removed"));
+        }
+        let parsed = match format {
+            Format::Text if scraped::is_scraped(&text, &self.labels) => {
+                scraped::parse(&text, &self.labels)
+            }
+            Format::Text => plain::parse(&text),
+            Format::Markdown => markdown::parse(&text)
+                .map_err(|m| Skipped::new(rel, SkipReason::BadFrontMatter, m))?,
+            Format::Html => html::parse(&text),
+        };
+        self.finish(
+            rel,
+            blake3::hash(bytes).to_hex().to_string(),
+            parsed,
+            warnings,
+        )
+    }
+
+    fn finish(
+        &self,
+        rel: &str,
+        hash: String,
+        p: Parsed,
+        mut warnings: Vec<String>,
+    ) -> Result<Document, Skipped> {
+        if p.draft {
+            return Err(Skipped::new(rel, SkipReason::Draft, "skipped: draft"));
+        }
+        let title = clean_line(p.title.as_deref().unwrap_or(""));
+        if title.is_empty() {
+            return Err(Skipped::new(
+                rel,
+                SkipReason::NoTitle,
+                "skipped: missing title",
+            ));
+        }
+        let date = parse_date_field(p.date.as_deref(), "date", &mut warnings);
+        let updated = parse_date_field(p.updated.as_deref(), "updated", &mut warnings);
+        let (content_html, body_text) = match p.body {
+            Body::Paragraphs(paras) => {
+                let mut html = String::new();
+                for para in &paras {
+                    html.push_str("<p>");
+                    html.push_str(&text::escape_html(para));
+                    html.push_str("</p>\n");
+                }
+                (html, paras.join("\n"))
+            }
+            Body::Html { html, text } => {
+                let clean = self.sanitizer.clean(&html).to_string();
+                (text::xml_clean(&clean).into_owned(), text)
+            }
+        };
+        let summary = match p.summary.as_deref().map(clean_line) {
+            Some(s) if !s.is_empty() => text::summarize(&s, self.summary_chars),
+            _ => text::summarize(&body_text, self.summary_chars),
+        };
+        let link = p.link.and_then(|l| {
+            let l = clean_line(&l);
+            match url::Url::parse(&l) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u.to_string()),
+                _ => {
+                    warnings.push(format!("link {l:?} ignored: not an absolute http(s) URL"));
+                    None
+                }
+            }
+        });
+        let id = p.id.map(|i| clean_line(&i)).filter(|i| !i.is_empty());
+        if let Some(id) = &id {
+            if url::Url::parse(id).is_err() {
+                warnings.push(format!(
+                    "id {id:?} is not an absolute URI; feed validators require one"
+                ));
+            }
+        }
+        Ok(Document {
+            path: rel.to_string(),
+            hash,
+            title,
+            date,
+            updated,
+            authors: clean_list(p.authors),
+            summary,
+            content_html,
+            categories: clean_list(p.categories),
+            tags: clean_list(p.tags),
+            link,
+            id,
+            warnings,
+        })
+    }
+}
+
+fn parse_date_field(
+    value: Option<&str>,
+    field: &str,
+    warnings: &mut Vec<String>,
+) -> Option<RawDate> {
+    let value = clean_line(value?);
+    if value.is_empty() {
+        return None;
+    }
+    let parsed = dates::parse_date(&value);
+    if parsed.is_none() {
+        warnings.push(format!("unparseable {field} {value:?}"));
+    }
+    parsed
+}
+
+/// One line of metadata: illegal characters gone, white space collapsed.
+fn clean_line(s: &str) -> String {
+    text::collapse_whitespace(&text::xml_clean(s))
+}
+
+/// Cleans names and drops empty ones and repeats (case-insensitively), keeping order.
+fn clean_list(items: Vec<String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    items
+        .iter()
+        .map(|s| clean_line(s))
+        .filter(|s| !s.is_empty() && seen.insert(text::fold_name(s)))
+        .collect()
+}
+
+/// Splits a keywords value on `,` `，` `;` `；` `、` `|`, or on white space when none is present.
+pub(crate) fn split_keywords(value: &str) -> Vec<String> {
+    let seps = [',', '，', ';', '；', '、', '|'];
+    let parts: Vec<&str> = if value.contains(seps) {
+        value.split(seps).collect()
+    } else {
+        value.split(char::is_whitespace).collect()
+    };
+    parts
+        .into_iter()
+        .map(text::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The HTML sanitiser: ammonia's safe defaults (no script, style, iframe, object, form, no
+/// `on*` attributes, no `javascript:`), relative URLs made absolute against the base URL,
+/// `srcset` kept with each candidate made absolute, and `data:` URLs only for raster images.
+pub fn sanitizer(base: &url::Url) -> ammonia::Builder<'static> {
+    let mut b = ammonia::Builder::default();
+    b.add_tag_attributes("img", ["srcset", "sizes", "loading"])
+        .add_url_schemes(["data"])
+        .url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()))
+        .link_rel(Some("noopener noreferrer"));
+    let base = base.clone();
+    b.attribute_filter(move |element, attribute, value| {
+        let lower = value.trim_start().to_ascii_lowercase();
+        if lower.starts_with("data:") {
+            let raster = lower.starts_with("data:image/") && !lower.starts_with("data:image/svg");
+            return (element == "img" && attribute == "src" && raster).then(|| value.into());
+        }
+        if attribute == "srcset" {
+            let out = rewrite_srcset(&base, value);
+            return (!out.is_empty()).then(|| out.into());
+        }
+        Some(value.into())
+    });
+    b
+}
+
+/// Makes each `srcset` candidate absolute and drops any that is not http(s).
+fn rewrite_srcset(base: &url::Url, value: &str) -> String {
+    value
+        .split(',')
+        .filter_map(|cand| {
+            let cand = cand.trim();
+            let (u, desc) = cand.split_once(char::is_whitespace).unwrap_or((cand, ""));
+            let abs = base
+                .join(u)
+                .ok()
+                .filter(|a| matches!(a.scheme(), "http" | "https"))?;
+            Some(if desc.trim().is_empty() {
+                abs.to_string()
+            } else {
+                format!("{} {}", abs, desc.trim())
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loader() -> Loader {
+        let cfg = Config::from_toml(
+            "[site]\nbase_url = \"https://news.example.com/\"\n",
+            &Default::default(),
+        )
+        .unwrap();
+        Loader::new(&cfg)
+    }
+
+    #[test]
+    fn candidates_and_temp_files() {
+        let ok = |p: &str| is_candidate(Path::new(p)).is_ok();
+        assert!(ok("a.txt") && ok("sub/b.md") && ok("c.HTML") && ok("d.markdown") && ok("e.htm"));
+        for bad in [
+            ".hidden.md",
+            ".git/x.md",
+            "sub/.cache/y.txt",
+            ".#a.md",
+            "#a.md#",
+            "a.md~",
+            ".a.md.swp",
+            ".a.md.swx",
+            "4913",
+            "a.tmp",
+            "a.md.part",
+            "a.txt.crdownload",
+            "img.png",
+            "README",
+        ] {
+            assert!(!ok(bad), "{bad} should be skipped");
+        }
+    }
+
+    #[test]
+    fn sanitizer_removes_active_content_and_absolutizes_urls() {
+        let b = sanitizer(&url::Url::parse("https://ex.com/blog/").unwrap());
+        let out = b
+            .clean(
+                r#"<p onclick="x()">hi<script>alert(1)</script><style>p{}</style>
+<iframe src="https://evil"></iframe><object data="x"></object><form action="/x"><input></form>
+<a href="javascript:alert(1)">j</a><a href="../up.html">rel</a><img src="img/a.png" srcset="a.png 1x, b.png 2x, javascript:x 3x">
+<img src="data:image/png;base64,AAAA"><img src="data:image/svg+xml,<svg onload=x>"><a href="data:text/html,x">d</a></p>"#,
+            )
+            .to_string();
+        for bad in [
+            "onclick",
+            "<script",
+            "alert(1)</",
+            "<style",
+            "<iframe",
+            "<object",
+            "<form",
+            "javascript:",
+            "data:text",
+            "svg+xml",
+        ] {
+            assert!(!out.contains(bad), "{bad} survived in {out}");
+        }
+        assert!(out.contains(r#"href="https://ex.com/up.html""#), "{out}");
+        assert!(
+            out.contains(r#"src="https://ex.com/blog/img/a.png""#),
+            "{out}"
+        );
+        assert!(
+            out.contains("https://ex.com/blog/a.png 1x, https://ex.com/blog/b.png 2x"),
+            "{out}"
+        );
+        assert!(out.contains("data:image/png;base64,AAAA"), "{out}");
+    }
+
+    #[test]
+    fn keywords_split_on_any_separator() {
+        assert_eq!(split_keywords("a, b，c；d、e"), ["a", "b", "c", "d", "e"]);
+        assert_eq!(split_keywords("China US cyber"), ["China", "US", "cyber"]);
+        assert!(split_keywords("  ").is_empty());
+    }
+
+    #[test]
+    fn binary_empty_and_title_less_files_are_skipped() {
+        let l = loader();
+        let e = l
+            .parse_bytes("x.txt", b"\x89PNG\r\n\x1a\n\0\0\0", Format::Text)
+            .unwrap_err();
+        assert_eq!(e.reason, SkipReason::Binary);
+        let e = l.parse_bytes("x.txt", b"", Format::Text).unwrap_err();
+        assert_eq!(e.reason, SkipReason::NoTitle);
+        let e = l
+            .parse_bytes("x.txt", b"\n \n\t\n", Format::Text)
+            .unwrap_err();
+        assert_eq!(e.reason, SkipReason::NoTitle);
+        assert_eq!(e.to_string(), "x.txt: skipped: missing title");
+    }
+
+    #[test]
+    fn control_characters_are_removed_and_reported() {
+        let d = loader()
+            .parse_bytes(
+                "x.txt",
+                "Ti\u{3}tle\u{c}\n\nBody \u{1d}text ]]> \u{fffe}".as_bytes(),
+                Format::Text,
+            )
+            .unwrap();
+        assert_eq!(d.title, "Title");
+        assert!(
+            d.content_html.contains("Body text ]]&gt;"),
+            "{}",
+            d.content_html
+        );
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.contains("4 characters illegal")),
+            "{:?}",
+            d.warnings
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_never_panics() {
+        let d = loader()
+            .parse_bytes("x.md", b"# T\xff\xfeitle\n\nbody \xc3", Format::Markdown)
+            .unwrap();
+        assert!(!d.title.is_empty());
+    }
+}

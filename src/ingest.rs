@@ -1,0 +1,86 @@
+//! From a content dir to an [`Index`]: scan, load every candidate in parallel, bring the state
+//! store in line (ids, first-seen times, renames), and join documents with their records.
+//! Used by `build`, `check` and `serve`'s initial scan, so all three see the same articles.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+
+use crate::config::Config;
+use crate::content::{self, Document, Loader, Skipped};
+use crate::index::Index;
+use crate::model::Article;
+use crate::state::{Record, State};
+
+/// The outcome of a full scan.
+pub struct Ingested {
+    pub index: Index,
+    /// Files that did not become entries, sorted by path.
+    pub skipped: Vec<Skipped>,
+    /// Problems with articles that were still used: (path, message), sorted by path.
+    pub warnings: Vec<(String, String)>,
+}
+
+/// Loads the given paths in parallel. Results keep the input order.
+pub fn load_many(loader: &Loader, paths: &[String]) -> Vec<Result<Document, Skipped>> {
+    paths.par_iter().map(|p| loader.load(p)).collect()
+}
+
+/// Scans and loads the whole content dir and syncs the state (committed when `commit`).
+pub fn full(
+    cfg: &Config,
+    state: &mut State,
+    now: DateTime<Utc>,
+    commit: bool,
+) -> anyhow::Result<Ingested> {
+    let scan = content::scan(&cfg.content_dir)
+        .with_context(|| format!("failed to read content dir {}", cfg.content_dir.display()))?;
+    let loader = Loader::new(cfg);
+    let mut skipped = scan.skipped;
+    let mut docs = Vec::with_capacity(scan.files.len());
+    for result in load_many(&loader, &scan.files) {
+        match result {
+            Ok(doc) => docs.push(doc),
+            Err(s) => skipped.push(s),
+        }
+    }
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    let refs: Vec<&Document> = docs.iter().collect();
+    let records = state.sync_all(&refs, now, commit)?;
+    let (index, warnings) = assemble(docs, &records, cfg, now);
+    Ok(Ingested {
+        index,
+        skipped,
+        warnings,
+    })
+}
+
+/// Joins documents with their records into an index, in path order (so which of two
+/// articles keeps a contested explicit id is deterministic).
+pub fn assemble(
+    mut docs: Vec<Document>,
+    records: &HashMap<String, Record>,
+    cfg: &Config,
+    now: DateTime<Utc>,
+) -> (Index, Vec<(String, String)>) {
+    docs.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut index = Index::new();
+    let mut warnings = Vec::new();
+    for doc in docs {
+        let Some(rec) = records.get(&doc.path) else {
+            // sync_all returns a record for every document it was given.
+            continue;
+        };
+        let path = doc.path.clone();
+        warnings.extend(doc.warnings.iter().map(|w| (path.clone(), w.clone())));
+        let (article, more) = Article::new(doc, rec, cfg.site.timezone, now);
+        warnings.extend(more.into_iter().map(|w| (path.clone(), w)));
+        if let (_, Some(w)) = index.insert(article) {
+            warnings.push((path, w));
+        }
+    }
+    warnings.sort();
+    (index, warnings)
+}

@@ -1,0 +1,44 @@
+//! herald: publish a directory of articles as RSS 2.0, Atom 1.0 and JSON Feed 1.1.
+//!
+//! Layout (data flows down this list, one way):
+//! - `config`  — TOML file + flags → validated [`config::Config`]
+//! - `content` — files → [`content::Document`] (scan, formats, decoding, sanitising)
+//! - `state`   — what survives restarts: ids, slugs, first-seen times, content hashes
+//! - `model`   — [`model::Article`]: a document joined with its state record
+//! - `ingest`  — scan + parallel load + state sync → [`index::Index`]
+//! - `index`   — articles by path; views by recency, category, tag
+//! - `render`  — index → every output file as bytes (no I/O, no clock)
+//! - `cmd`     — `build`, `check`, `serve` glue
+//!
+//! Shared helpers: `text` (encodings, XML-legal characters, slugs, summaries), `dates`.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod content;
+pub mod dates;
+pub mod index;
+pub mod ingest;
+pub mod model;
+pub mod render;
+pub mod state;
+pub mod text;
+
+use chrono::{DateTime, FixedOffset, Utc};
+
+/// The `updated` time of feeds with no entries: when this state store was created, so it is
+/// stable across runs (recorded on first use).
+pub fn site_epoch(
+    state: &state::State,
+    now: DateTime<Utc>,
+) -> anyhow::Result<DateTime<FixedOffset>> {
+    if let Some(v) = state.meta("created_at")? {
+        if let Ok(d) = DateTime::parse_from_rfc3339(&v) {
+            return Ok(d);
+        }
+    }
+    let d = now.fixed_offset();
+    state.set_meta("created_at", &dates::rfc3339(d))?;
+    Ok(d)
+}

@@ -1,0 +1,210 @@
+//! The finished entry: a [`Document`] joined with what the state store remembers about it
+//! (id, slug, first-seen time, last content change). Plain data, no I/O.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+
+use crate::config::Config;
+use crate::content::Document;
+use crate::dates;
+use crate::state::Record;
+use crate::text;
+
+/// A category or tag: the name as first written and its URL slug.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Term {
+    pub name: String,
+    pub slug: String,
+}
+
+impl Term {
+    pub fn new(name: &str) -> Term {
+        Term {
+            name: name.to_string(),
+            slug: text::slugify(name),
+        }
+    }
+}
+
+/// An author: RSS wants an e-mail in `<author>` and a bare name in `dc:creator`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub name: String,
+    pub email: Option<String>,
+}
+
+impl Person {
+    /// Reads "Name <a@b.c>", "a@b.c (Name)", "a@b.c" or "Name".
+    pub fn parse(s: &str) -> Person {
+        let s = text::trim(s);
+        let is_email = |e: &str| {
+            let e = e.trim();
+            e.split_once('@').is_some_and(|(l, d)| {
+                !l.is_empty() && d.contains('.') && !e.contains(char::is_whitespace)
+            })
+        };
+        if let (Some(open), true) = (s.rfind('<'), s.ends_with('>')) {
+            let email = &s[open + 1..s.len() - 1];
+            if is_email(email) {
+                let name = text::trim(&s[..open]);
+                return Person {
+                    name: if name.is_empty() { email.trim() } else { name }.to_string(),
+                    email: Some(email.trim().to_string()),
+                };
+            }
+        }
+        if let (Some(open), true) = (s.find('('), s.ends_with(')')) {
+            let email = text::trim(&s[..open]);
+            if is_email(email) {
+                let name = text::trim(&s[open + 1..s.len() - 1]);
+                return Person {
+                    name: if name.is_empty() { email } else { name }.to_string(),
+                    email: Some(email.to_string()),
+                };
+            }
+        }
+        if is_email(s) {
+            return Person {
+                name: s.to_string(),
+                email: Some(s.to_string()),
+            };
+        }
+        Person {
+            name: s.to_string(),
+            email: None,
+        }
+    }
+}
+
+/// One feed entry, ready to render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Article {
+    /// Path relative to the content dir: the index key.
+    pub path: String,
+    /// The entry id in every format: front matter `id`, else the one recorded in the state.
+    pub id: String,
+    /// The id the state store gave this article (used when an explicit id is a duplicate).
+    pub state_id: String,
+    /// `/articles/<slug>.html`.
+    pub slug: String,
+    pub title: String,
+    pub published: DateTime<FixedOffset>,
+    pub updated: DateTime<FixedOffset>,
+    pub authors: Vec<Person>,
+    pub summary: String,
+    pub content_html: String,
+    pub categories: Vec<Term>,
+    pub tags: Vec<Term>,
+    /// External URL given by the article, if any.
+    pub link: Option<String>,
+    pub hash: String,
+}
+
+impl Article {
+    /// Joins a document with its state record. Returns warnings about dates that were
+    /// replaced (implausible ones: before 1990 or more than a day ahead).
+    pub fn new(doc: Document, rec: &Record, tz: Tz, now: DateTime<Utc>) -> (Article, Vec<String>) {
+        let mut warnings = Vec::new();
+        let first_seen = rec.first_seen.with_timezone(&tz).fixed_offset();
+        let published = match doc.date.map(|d| dates::resolve(d, tz, rec.first_seen)) {
+            Some(d) if dates::is_plausible(d, now) => d,
+            Some(d) => {
+                warnings.push(format!(
+                    "implausible date {} (before 1990 or more than a day ahead); using first-seen time",
+                    dates::rfc3339(d)
+                ));
+                first_seen
+            }
+            None => first_seen,
+        };
+        let changed = rec
+            .changed_at
+            .map(|c| c.with_timezone(&tz).fixed_offset())
+            .filter(|c| *c > published);
+        let updated = match doc.updated.map(|d| dates::resolve(d, tz, rec.first_seen)) {
+            Some(d) if dates::is_plausible(d, now) && d >= published => d,
+            Some(d) => {
+                warnings.push(format!(
+                    "implausible updated date {}; ignored",
+                    dates::rfc3339(d)
+                ));
+                changed.unwrap_or(published)
+            }
+            None => changed.unwrap_or(published),
+        };
+        let article = Article {
+            id: doc.id.clone().unwrap_or_else(|| rec.id.clone()),
+            state_id: rec.id.clone(),
+            slug: rec.slug.clone(),
+            path: doc.path,
+            title: doc.title,
+            published,
+            updated,
+            authors: doc.authors.iter().map(|a| Person::parse(a)).collect(),
+            summary: doc.summary,
+            content_html: doc.content_html,
+            categories: doc.categories.iter().map(|c| Term::new(c)).collect(),
+            tags: doc.tags.iter().map(|t| Term::new(t)).collect(),
+            link: doc.link,
+            hash: doc.hash,
+        };
+        (article, warnings)
+    }
+
+    /// The site path of the article's own page.
+    pub fn page_path(&self) -> String {
+        format!("articles/{}.html", self.slug)
+    }
+
+    /// Where the entry links to: its own URL if it has one, else its page.
+    pub fn url(&self, cfg: &Config) -> String {
+        self.link
+            .clone()
+            .unwrap_or_else(|| cfg.url(&self.page_path()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people() {
+        let p = |s: &str| Person::parse(s);
+        assert_eq!(
+            p("Jane Doe <jane@ex.com>"),
+            Person {
+                name: "Jane Doe".into(),
+                email: Some("jane@ex.com".into())
+            }
+        );
+        assert_eq!(
+            p("jane@ex.com (Jane)"),
+            Person {
+                name: "Jane".into(),
+                email: Some("jane@ex.com".into())
+            }
+        );
+        assert_eq!(
+            p("jane@ex.com"),
+            Person {
+                name: "jane@ex.com".into(),
+                email: Some("jane@ex.com".into())
+            }
+        );
+        assert_eq!(
+            p("Li Wei"),
+            Person {
+                name: "Li Wei".into(),
+                email: None
+            }
+        );
+        assert_eq!(
+            p("@handle"),
+            Person {
+                name: "@handle".into(),
+                email: None
+            }
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! The two kinds of HTML page: one clean, readable page per article, and the index with the
+//! newest entries, feed autodiscovery `<link>`s, and sections listing every category and
+//! tag feed. Everything interpolated is escaped; article bodies are already sanitised.
+
+use std::fmt::Write;
+
+use super::feed_specs;
+use crate::config::Config;
+use crate::dates;
+use crate::index::Views;
+use crate::model::Article;
+use crate::text::escape_html as esc;
+
+const STYLE: &str = "body{max-width:42rem;margin:2rem auto;padding:0 1rem;font:1.05rem/1.6 system-ui,sans-serif;color:#222}\
+a{color:#0645ad}img{max-width:100%;height:auto}header,footer{color:#555;font-size:.9rem}\
+h1{line-height:1.25}ul.entries{list-style:none;padding:0}ul.entries li{margin:0 0 1.2rem}\
+.meta{color:#666;font-size:.85rem}pre{overflow:auto}";
+
+fn head(out: &mut String, cfg: &Config, title: &str) {
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n",
+        esc(&cfg.site.language),
+        esc(title)
+    );
+    for (ext, mime, label) in [
+        ("atom", "application/atom+xml", "Atom"),
+        ("rss", "application/rss+xml", "RSS"),
+        ("json", "application/feed+json", "JSON Feed"),
+    ] {
+        let _ = writeln!(
+            out,
+            "<link rel=\"alternate\" type=\"{mime}\" title=\"{} ({label})\" href=\"{}\">",
+            esc(&cfg.site.title),
+            esc(&cfg.url(&format!("feed.{ext}")))
+        );
+    }
+    let _ = write!(out, "<style>{STYLE}</style>\n</head>\n<body>\n");
+}
+
+fn date_html(d: chrono::DateTime<chrono::FixedOffset>) -> String {
+    format!(
+        "<time datetime=\"{}\">{}</time>",
+        dates::rfc3339(d),
+        d.format("%Y-%m-%d")
+    )
+}
+
+pub(super) fn article_page(a: &Article, cfg: &Config) -> String {
+    let mut out = String::with_capacity(a.content_html.len() + 2048);
+    head(&mut out, cfg, &format!("{} — {}", a.title, cfg.site.title));
+    let _ = write!(
+        out,
+        "<header><a href=\"{}\">{}</a></header>\n<main>\n<article>\n<h1>{}</h1>\n<p class=\"meta\">{}",
+        esc(&cfg.url("")),
+        esc(&cfg.site.title),
+        esc(&a.title),
+        date_html(a.published)
+    );
+    if a.updated > a.published {
+        let _ = write!(out, " · updated {}", date_html(a.updated));
+    }
+    if !a.authors.is_empty() {
+        let names: Vec<String> = a
+            .authors
+            .iter()
+            .map(|p| esc(&p.name).into_owned())
+            .collect();
+        let _ = write!(out, " · {}", names.join(", "));
+    }
+    out.push_str("</p>\n");
+    out.push_str(&a.content_html);
+    out.push('\n');
+    if let Some(link) = &a.link {
+        let _ = writeln!(out, "<p><a href=\"{}\">Original article</a></p>", esc(link));
+    }
+    let terms: Vec<String> = a
+        .categories
+        .iter()
+        .map(|t| ("categories", t))
+        .chain(a.tags.iter().map(|t| ("tags", t)))
+        .map(|(section, t)| {
+            format!(
+                "<a href=\"{}\">{}</a>",
+                esc(&cfg.url(&format!("{section}/{}/feed.atom", t.slug))),
+                esc(&t.name)
+            )
+        })
+        .collect();
+    if !terms.is_empty() {
+        let _ = writeln!(out, "<p class=\"meta\">Feeds: {}</p>", terms.join(" · "));
+    }
+    out.push_str("</article>\n</main>\n</body>\n</html>\n");
+    out
+}
+
+pub(super) fn index_page(views: &Views, cfg: &Config) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    head(&mut out, cfg, &cfg.site.title);
+    let _ = write!(
+        out,
+        "<header><h1>{}</h1><p>{}</p><p><a href=\"{}\">Atom</a> · <a href=\"{}\">RSS</a> · <a href=\"{}\">JSON Feed</a> · <a href=\"{}\">OPML</a></p></header>\n<main>\n<ul class=\"entries\">\n",
+        esc(&cfg.site.title),
+        esc(&cfg.site.description),
+        esc(&cfg.url("feed.atom")),
+        esc(&cfg.url("feed.rss")),
+        esc(&cfg.url("feed.json")),
+        esc(&cfg.url("feeds.opml")),
+    );
+    for a in views.all.iter().take(cfg.feed.entries) {
+        let _ = writeln!(
+            out,
+            "<li><a href=\"{}\">{}</a><br><span class=\"meta\">{}</span><br>{}</li>",
+            esc(&cfg.url(&a.page_path())),
+            esc(&a.title),
+            date_html(a.published),
+            esc(&a.summary)
+        );
+    }
+    out.push_str("</ul>\n");
+    let specs = feed_specs(views, cfg, chrono::DateTime::UNIX_EPOCH.fixed_offset());
+    for (section, title) in [("categories", "Categories"), ("tags", "Tags")] {
+        let in_section: Vec<_> = specs
+            .iter()
+            .filter(|s| s.dir.starts_with(section))
+            .collect();
+        if in_section.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "<section id=\"{section}\"><h2>{title}</h2>\n<ul>");
+        for s in in_section {
+            let slug = s.dir.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            let _ = writeln!(
+                out,
+                "<li id=\"{section}-{}\">{} ({}): <a href=\"{}\">Atom</a> · <a href=\"{}\">RSS</a> · <a href=\"{}\">JSON Feed</a></li>",
+                esc(slug),
+                esc(&s.name),
+                s.total,
+                esc(&s.url(cfg, "atom")),
+                esc(&s.url(cfg, "rss")),
+                esc(&s.url(cfg, "json")),
+            );
+        }
+        out.push_str("</ul></section>\n");
+    }
+    out.push_str("</main>\n</body>\n</html>\n");
+    out
+}

@@ -1,0 +1,83 @@
+//! JSON Feed 1.1 with own serde structs (the `jsonfeed` crate only knows 1.0). Dates are
+//! RFC 3339; `authors` is the 1.1 array and `author` is kept for 1.0 readers.
+
+use serde::Serialize;
+
+use super::FeedSpec;
+use crate::config::Config;
+use crate::dates;
+
+#[derive(Serialize)]
+struct JsonFeed<'a> {
+    version: &'static str,
+    title: &'a str,
+    home_page_url: &'a str,
+    feed_url: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    description: &'a str,
+    language: &'a str,
+    authors: Vec<Author<'a>>,
+    items: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+struct Author<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Item<'a> {
+    id: &'a str,
+    url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_url: Option<&'a str>,
+    title: &'a str,
+    content_html: &'a str,
+    summary: &'a str,
+    date_published: String,
+    date_modified: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    authors: Vec<Author<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    author: Option<Author<'a>>,
+}
+
+pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
+    let feed = JsonFeed {
+        version: "https://jsonfeed.org/version/1.1",
+        title: &spec.title,
+        home_page_url: &spec.html_url,
+        feed_url: spec.url(cfg, "json"),
+        description: &spec.description,
+        language: &cfg.site.language,
+        authors: vec![Author {
+            name: &cfg.site.author,
+        }],
+        items: spec
+            .entries
+            .iter()
+            .map(|a| Item {
+                id: &a.id,
+                url: cfg.url(&a.page_path()),
+                external_url: a.link.as_deref(),
+                title: &a.title,
+                content_html: &a.content_html,
+                summary: &a.summary,
+                date_published: dates::rfc3339(a.published),
+                date_modified: dates::rfc3339(a.updated),
+                tags: a
+                    .categories
+                    .iter()
+                    .chain(&a.tags)
+                    .map(|t| t.name.as_str())
+                    .collect(),
+                authors: a.authors.iter().map(|p| Author { name: &p.name }).collect(),
+                author: a.authors.first().map(|p| Author { name: &p.name }),
+            })
+            .collect(),
+    };
+    // Serialising plain structs of strings into a Vec cannot fail.
+    serde_json::to_vec_pretty(&feed).unwrap_or_default()
+}

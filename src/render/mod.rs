@@ -1,0 +1,309 @@
+//! Rendering: the index → every output file of the site, as bytes. Pure: no I/O, no clock
+//! (the caller passes the only time it may need), so the same index and config always give
+//! byte-identical output.
+//!
+//! Paths (relative to the site root): `feed.{rss,atom,json}`, `categories/<slug>/feed.*`,
+//! `tags/<slug>/feed.*`, `articles/<slug>.html`, `index.html`, `feeds.opml`.
+
+mod atom;
+mod html;
+mod json;
+mod opml;
+mod rss;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::config::Config;
+use crate::index::{Index, Views};
+use crate::model::Article;
+
+/// What kind of document a route is; decides its content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Rss,
+    Atom,
+    Json,
+    Opml,
+    Html,
+}
+
+impl Kind {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Kind::Rss => "application/rss+xml; charset=utf-8",
+            Kind::Atom => "application/atom+xml; charset=utf-8",
+            Kind::Json => "application/feed+json; charset=utf-8",
+            Kind::Opml => "text/x-opml; charset=utf-8",
+            Kind::Html => "text/html; charset=utf-8",
+        }
+    }
+
+    /// The label used in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Rss => "rss",
+            Kind::Atom => "atom",
+            Kind::Json => "json",
+            Kind::Opml => "opml",
+            Kind::Html => "html",
+        }
+    }
+
+    pub fn is_feed(self) -> bool {
+        matches!(self, Kind::Rss | Kind::Atom | Kind::Json)
+    }
+}
+
+/// One rendered file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub kind: Kind,
+    pub body: Vec<u8>,
+    /// The newest `updated` among the entries shown (None for pages without entries).
+    pub updated: Option<DateTime<FixedOffset>>,
+}
+
+/// Every file of the site, by path relative to the site root.
+pub type Pages = BTreeMap<String, Page>;
+
+/// One feed's worth of entries, rendered three ways.
+pub struct FeedSpec<'a> {
+    /// "" for the main feeds, else "categories/<slug>/" or "tags/<slug>/".
+    pub dir: String,
+    /// For `tag:` feed ids: "feed", "categories/<slug>", "tags/<slug>".
+    pub key: String,
+    pub title: String,
+    /// The category or tag name (empty for the main feeds).
+    pub name: String,
+    /// How many articles the feed's view holds (entries are only the newest of them).
+    pub total: usize,
+    pub description: String,
+    /// The HTML page the feed belongs to.
+    pub html_url: String,
+    pub entries: &'a [Arc<Article>],
+    /// The feed's own updated time: its newest entry's, or the fallback when empty.
+    pub updated: DateTime<FixedOffset>,
+}
+
+impl FeedSpec<'_> {
+    pub fn path(&self, ext: &str) -> String {
+        format!("{}feed.{ext}", self.dir)
+    }
+
+    pub fn url(&self, cfg: &Config, ext: &str) -> String {
+        cfg.url(&self.path(ext))
+    }
+
+    pub fn atom_id(&self, cfg: &Config) -> String {
+        format!("tag:{}:{}", cfg.site.tag_authority, self.key)
+    }
+}
+
+/// Renders the whole site. `empty_updated` is used as the `updated` time of feeds with no
+/// entries (the caller keeps it stable, e.g. the last change recorded in the state).
+pub fn render_site(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOffset>) -> Pages {
+    let views = index.views();
+    let mut pages = Pages::new();
+    for spec in feed_specs(&views, cfg, empty_updated) {
+        render_feed(&spec, cfg, &mut pages);
+    }
+    for a in &views.all {
+        pages.insert(
+            a.page_path(),
+            Page {
+                kind: Kind::Html,
+                body: html::article_page(a, cfg).into_bytes(),
+                updated: Some(a.updated),
+            },
+        );
+    }
+    let newest = views.all.iter().map(|a| a.updated).max();
+    pages.insert(
+        "index.html".into(),
+        Page {
+            kind: Kind::Html,
+            body: html::index_page(&views, cfg).into_bytes(),
+            updated: newest,
+        },
+    );
+    pages.insert(
+        "feeds.opml".into(),
+        Page {
+            kind: Kind::Opml,
+            body: opml::render(&views, cfg, newest.unwrap_or(empty_updated)).into_bytes(),
+            updated: newest,
+        },
+    );
+    pages
+}
+
+/// Renders the three formats of one feed into `pages`.
+pub fn render_feed(spec: &FeedSpec, cfg: &Config, pages: &mut Pages) {
+    let updated = spec.entries.iter().map(|a| a.updated).max();
+    for (ext, kind, body) in [
+        ("rss", Kind::Rss, rss::render(spec, cfg)),
+        ("atom", Kind::Atom, atom::render(spec, cfg)),
+        ("json", Kind::Json, json::render(spec, cfg)),
+    ] {
+        pages.insert(
+            spec.path(ext),
+            Page {
+                kind,
+                body,
+                updated,
+            },
+        );
+    }
+}
+
+/// The main feed, then one per category, then one per tag.
+pub fn feed_specs<'a>(
+    views: &'a Views,
+    cfg: &Config,
+    empty_updated: DateTime<FixedOffset>,
+) -> Vec<FeedSpec<'a>> {
+    let n = cfg.feed.entries;
+    let newest = |entries: &[Arc<Article>]| {
+        entries
+            .iter()
+            .map(|a| a.updated)
+            .max()
+            .unwrap_or(empty_updated)
+    };
+    let head = |v: &'a [Arc<Article>]| &v[..v.len().min(n)];
+    let mut specs = vec![FeedSpec {
+        dir: String::new(),
+        key: "feed".into(),
+        title: cfg.site.title.clone(),
+        name: String::new(),
+        total: views.all.len(),
+        description: cfg.site.description.clone(),
+        html_url: cfg.url(""),
+        entries: head(&views.all),
+        updated: newest(head(&views.all)),
+    }];
+    for (section, label, groups) in [
+        ("categories", "Category", &views.categories),
+        ("tags", "Tag", &views.tags),
+    ] {
+        for (slug, g) in groups {
+            let entries = head(&g.articles);
+            specs.push(FeedSpec {
+                dir: format!("{section}/{slug}/"),
+                key: format!("{section}/{slug}"),
+                title: format!("{} — {}", cfg.site.title, g.term.name),
+                name: g.term.name.clone(),
+                total: g.articles.len(),
+                description: format!("{label} “{}” on {}", g.term.name, cfg.site.title),
+                html_url: format!("{}#{section}-{slug}", cfg.url("")),
+                entries,
+                updated: newest(entries),
+            });
+        }
+    }
+    specs
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::{Person, Term};
+
+    pub fn article(path: &str, title: &str, day: u32) -> Article {
+        let d = DateTime::parse_from_rfc3339(&format!("2015-12-{day:02}T08:00:00+00:00")).unwrap();
+        Article {
+            path: path.into(),
+            id: format!("tag:example.org,2026:{path}"),
+            state_id: format!("tag:example.org,2026:{path}"),
+            slug: path.replace('.', "-"),
+            title: title.into(),
+            published: d,
+            updated: d,
+            authors: vec![
+                Person::parse("Jane <jane@example.org>"),
+                Person::parse("Li Wei"),
+            ],
+            summary: "Summary.".into(),
+            content_html: "<p>Body &amp; <b>bold</b> ]]&gt; ]]> end</p>".into(),
+            categories: vec![Term::new("Industry trends")],
+            tags: vec![Term::new("新闻"), Term::new("cyber")],
+            link: None,
+            hash: "h".into(),
+        }
+    }
+
+    pub fn config() -> Config {
+        Config::from_toml(
+            "[site]\nbase_url = \"https://news.example.com/\"\ntag_authority = \"example.org,2026\"\ntitle = \"T & <Co>\"\n",
+            &Default::default(),
+        )
+        .unwrap()
+    }
+
+    pub fn site() -> Pages {
+        let mut index = Index::new();
+        index.insert(article("a.txt", "First <one>", 1));
+        index.insert(article("b.txt", "Second & more", 2));
+        let mut c = article("c.txt", "Third", 2);
+        c.categories = vec![];
+        c.tags = vec![];
+        c.link = Some("https://elsewhere.example/x?a=1&b=2".into());
+        index.insert(c);
+        render_site(
+            &index,
+            &config(),
+            DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").unwrap(),
+        )
+    }
+
+    #[test]
+    fn site_has_every_route() {
+        let pages = site();
+        let paths: Vec<&str> = pages.keys().map(String::as_str).collect();
+        for p in [
+            "feed.rss",
+            "feed.atom",
+            "feed.json",
+            "index.html",
+            "feeds.opml",
+            "articles/a-txt.html",
+            "categories/industry-trends/feed.rss",
+            "categories/industry-trends/feed.atom",
+            "categories/industry-trends/feed.json",
+            "tags/cyber/feed.atom",
+        ] {
+            assert!(paths.contains(&p), "{p} missing from {paths:?}");
+        }
+        assert!(paths.iter().any(|p| p.starts_with("tags/xin-wen-")));
+    }
+
+    #[test]
+    fn every_xml_output_is_well_formed() {
+        for (path, page) in site() {
+            let text = String::from_utf8(page.body).unwrap();
+            match page.kind {
+                Kind::Json => {
+                    serde_json::from_str::<serde_json::Value>(&text).unwrap();
+                }
+                Kind::Html => {}
+                _ => {
+                    roxmltree::Document::parse(&text)
+                        .unwrap_or_else(|e| panic!("{path}: {e}\n{text}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn entries_are_newest_first_with_id_tiebreak() {
+        let pages = site();
+        let atom = String::from_utf8(pages["feed.atom"].body.clone()).unwrap();
+        let b = atom.find("tag:example.org,2026:b.txt").unwrap();
+        let c = atom.find("tag:example.org,2026:c.txt").unwrap();
+        let a = atom.find("tag:example.org,2026:a.txt").unwrap();
+        assert!(b < c && c < a, "order wrong:\n{atom}");
+    }
+}

@@ -1,0 +1,88 @@
+//! RSS 2.0 through the `rss` crate: summary in `description`, full HTML in
+//! `content:encoded`, `guid isPermaLink="false"` for tag ids, names in `dc:creator` and only
+//! e-mails in `author`, `atom:link rel="self"`, RFC 2822 dates with numeric zones.
+
+use rss::extension::atom::{AtomExtension, Link};
+use rss::extension::dublincore::DublinCoreExtension;
+use rss::{Category, Channel, Guid, Item};
+
+use super::FeedSpec;
+use crate::config::Config;
+use crate::dates;
+
+pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
+    let mut channel = Channel {
+        title: spec.title.clone(),
+        link: spec.html_url.clone(),
+        description: if spec.description.trim().is_empty() {
+            spec.title.clone()
+        } else {
+            spec.description.clone()
+        },
+        language: Some(cfg.site.language.clone()),
+        last_build_date: Some(dates::rfc2822(spec.updated)),
+        generator: Some("herald".into()),
+        docs: Some("https://www.rssboard.org/rss-specification".into()),
+        ..Channel::default()
+    };
+    channel.set_atom_ext(AtomExtension {
+        links: vec![Link {
+            href: spec.url(cfg, "rss"),
+            rel: "self".into(),
+            mime_type: Some("application/rss+xml".into()),
+            ..Link::default()
+        }],
+    });
+    channel.items = spec
+        .entries
+        .iter()
+        .map(|a| {
+            let url = a.url(cfg);
+            let is_permalink = a.id == url;
+            let creators: Vec<String> = a
+                .authors
+                .iter()
+                .filter(|p| p.email.is_none())
+                .map(|p| p.name.clone())
+                .collect();
+            let author = a.authors.iter().find_map(|p| {
+                p.email.as_ref().map(|e| {
+                    if &p.name == e {
+                        e.clone()
+                    } else {
+                        format!("{e} ({})", p.name)
+                    }
+                })
+            });
+            let categories = a
+                .categories
+                .iter()
+                .chain(&a.tags)
+                .map(|t| Category {
+                    name: t.name.clone(),
+                    domain: None,
+                })
+                .collect();
+            Item {
+                title: Some(a.title.clone()),
+                link: Some(url),
+                description: Some(a.summary.clone()),
+                content: Some(a.content_html.clone()),
+                author,
+                categories,
+                guid: Some(Guid {
+                    value: a.id.clone(),
+                    permalink: is_permalink,
+                }),
+                pub_date: Some(dates::rfc2822(a.published)),
+                dublin_core_ext: (!creators.is_empty()).then(|| DublinCoreExtension {
+                    creators,
+                    ..DublinCoreExtension::default()
+                }),
+                ..Item::default()
+            }
+        })
+        .collect();
+    // Writing into a Vec cannot fail; the crate only reports writer errors.
+    channel.write_to(Vec::new()).unwrap_or_default()
+}
