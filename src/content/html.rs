@@ -106,6 +106,21 @@ pub(super) fn parse(input: &str) -> Parsed {
     }
 }
 
+/// The visible text of a metadata value that contains markup ("<b>Title</b>" → "Title",
+/// script and style content dropped). Values without a tag-like `<` are returned as is, so
+/// "a < b" stays intact.
+pub(super) fn strip_tags(value: &str) -> std::borrow::Cow<'_, str> {
+    let has_tag = value.match_indices('<').any(|(i, _)| {
+        value[i + 1..]
+            .starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!' || c == '?')
+    });
+    if !has_tag {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let frag = Html::parse_fragment(value);
+    std::borrow::Cow::Owned(visible_text(frag.root_element()))
+}
+
 /// Text a reader would see: no script, style, template or noscript content.
 fn visible_text(el: ElementRef) -> String {
     let mut out = String::new();
@@ -166,6 +181,19 @@ mod tests {
         let p = parse("<html><head><title> Only title </title></head><body><p>x</p></body></html>");
         assert_eq!(p.title.as_deref(), Some("Only title"));
         assert!(matches!(p.body, Body::Html { ref html, .. } if html.contains("<p>x</p>")));
+    }
+
+    #[test]
+    fn tags_are_stripped_from_metadata() {
+        assert_eq!(
+            crate::text::collapse_whitespace(&strip_tags("<script>alert(1)</script> Injection")),
+            "Injection"
+        );
+        assert_eq!(
+            crate::text::collapse_whitespace(&strip_tags("<b>Bold</b> title")),
+            "Bold title"
+        );
+        assert_eq!(strip_tags("a < b and c<3"), "a < b and c<3");
     }
 
     #[test]

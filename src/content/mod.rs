@@ -608,11 +608,11 @@ impl Loader {
             title,
             date,
             updated,
-            authors: clean_list(p.authors),
+            authors: clean_list(p.authors, clean_author),
             summary,
             content_html,
-            categories: clean_list(p.categories),
-            tags: clean_list(p.tags),
+            categories: clean_list(p.categories, clean_line),
+            tags: clean_list(p.tags, clean_line),
             link,
             id,
             warnings,
@@ -636,17 +636,33 @@ fn parse_date_field(
     parsed
 }
 
-/// One line of metadata: illegal characters gone, white space collapsed.
+/// One line of metadata: plain text (markup stripped), illegal characters gone, white
+/// space collapsed.
 fn clean_line(s: &str) -> String {
-    text::collapse_whitespace(&text::xml_clean(s))
+    text::collapse_whitespace(&html::strip_tags(&text::xml_clean(s)))
+}
+
+/// An author keeps a trailing `<e-mail>` (not a tag); the rest is cleaned like any line.
+fn clean_author(s: &str) -> String {
+    let s = text::trim(s);
+    if let Some(open) = s.rfind('<') {
+        let email = &s[open + 1..];
+        if let Some(email) = email
+            .strip_suffix('>')
+            .filter(|e| e.contains('@') && !e.contains(['<', '"', ' ']))
+        {
+            return format!("{} <{}>", clean_line(&s[..open]), clean_line(email));
+        }
+    }
+    clean_line(s)
 }
 
 /// Cleans names and drops empty ones and repeats (case-insensitively), keeping order.
-fn clean_list(items: Vec<String>) -> Vec<String> {
+fn clean_list(items: Vec<String>, clean: fn(&str) -> String) -> Vec<String> {
     let mut seen = HashSet::new();
     items
         .iter()
-        .map(|s| clean_line(s))
+        .map(|s| clean(s))
         .filter(|s| !s.is_empty() && seen.insert(text::fold_name(s)))
         .collect()
 }

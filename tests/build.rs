@@ -1,0 +1,348 @@
+//! `herald build` end to end: the real binary over fixture trees, every output parsed by
+//! independent parsers, determinism, and the identity rules (ids never change).
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+
+use common::*;
+
+fn entries_by_title(feed: &feed_rs::model::Feed) -> BTreeMap<String, feed_rs::model::Entry> {
+    feed.entries
+        .iter()
+        .map(|e| {
+            (
+                e.title
+                    .as_ref()
+                    .map(|t| t.content.clone())
+                    .unwrap_or_default(),
+                e.clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn build_over_fixtures_gives_valid_feeds_in_every_format() {
+    let site = Site::new("content", "test.toml");
+    let out = site.build("out");
+    let expected_titles: HashSet<&str> = [
+        "China, US have potential to develop new type cyber relations",
+        "中美两国有潜力发展新型网络关系",
+        "BOM and CRLF article",
+        "UTF-16 article",
+        "Title from the breadcrumb",
+        "Old Mac line endings",
+        "YAML front matter: a test",
+        "TOML front matter",
+        "Injection",
+        "Explicit id",
+        "HTML fixture",
+        "繁體中文文章",
+        "A plain note",
+        "Control characters in title",
+        "Café society — naïve résumé",
+    ]
+    .into();
+    for ext in ["rss", "atom", "json"] {
+        let path = out.join(format!("feed.{ext}"));
+        let feed = if ext == "json" {
+            parse_json_feed(&path)
+        } else {
+            parse_xml_feed(&path)
+        };
+        let titles: HashSet<String> = feed
+            .entries
+            .iter()
+            .map(|e| e.title.clone().unwrap().content)
+            .collect();
+        let titles: HashSet<&str> = titles.iter().map(String::as_str).collect();
+        assert_eq!(titles, expected_titles, "titles in feed.{ext}");
+        let ids: HashSet<&str> = feed.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.len(), feed.entries.len(), "duplicate ids in feed.{ext}");
+        for e in &feed.entries {
+            assert!(
+                e.id.starts_with("tag:example.com,2026:") || e.id.starts_with("urn:uuid:"),
+                "id {} in feed.{ext}",
+                e.id
+            );
+            assert!(
+                e.published.is_some(),
+                "published missing for {} in feed.{ext}",
+                e.id
+            );
+        }
+        let by_title = entries_by_title(&feed);
+        let seed = &by_title["China, US have potential to develop new type cyber relations"];
+        assert_eq!(seed.id, "tag:example.com,2026:scraped/seed.txt");
+        assert_eq!(
+            seed.published.unwrap().to_rfc3339(),
+            "2015-12-24T00:00:00+00:00",
+            "feed.{ext}"
+        );
+        let explicit = &by_title["Explicit id"];
+        assert_eq!(explicit.id, "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66");
+        assert_eq!(
+            explicit.published.unwrap().to_rfc3339(),
+            "2016-01-07T04:00:00+00:00"
+        );
+        if ext != "json" {
+            let cats: Vec<&str> = seed.categories.iter().map(|c| c.term.as_str()).collect();
+            assert_eq!(cats, ["Industry trends"], "feed.{ext}");
+        }
+        // Newest first.
+        let dates: Vec<_> = feed.entries.iter().map(|e| e.published.unwrap()).collect();
+        assert!(
+            dates.windows(2).all(|w| w[0] >= w[1]),
+            "feed.{ext} is not newest first"
+        );
+    }
+}
+
+#[test]
+fn rss_and_atom_carry_what_readers_need() {
+    let site = Site::new("content", "test.toml");
+    let out = site.build("out");
+    let rss = read(&out.join("feed.rss"));
+    assert!(rss.contains(r#"<atom:link href="https://news.example.com/feed.rss" rel="self" type="application/rss+xml"/>"#));
+    assert!(
+        rss.contains(r#"<guid isPermaLink="false">tag:example.com,2026:scraped/seed.txt</guid>"#)
+    );
+    assert!(rss.contains("<pubDate>Thu, 24 Dec 2015 00:00:00 +0000</pubDate>"));
+    assert!(rss.contains("<author>jane@example.org (Jane Doe)</author>"));
+    assert!(rss.contains("<content:encoded>"));
+    assert!(!rss.contains(" UTC<"), "RSS dates must use numeric zones");
+    let atom = read(&out.join("feed.atom"));
+    assert!(atom.contains(r#"<link href="https://news.example.com/feed.atom" rel="self" type="application/atom+xml"/>"#));
+    assert!(atom.contains("<content type=\"html\">"));
+    // Sanitised: no active content anywhere in any output.
+    for path in files(&out) {
+        let text = read(&out.join(&path));
+        for bad in [
+            "<script",
+            "onerror=",
+            "onclick=",
+            "javascript:",
+            "<iframe",
+            "<form",
+        ] {
+            let unescaped = text.contains(bad);
+            assert!(!unescaped, "{bad} in {path}");
+        }
+    }
+}
+
+#[test]
+fn every_output_path_is_written_and_well_formed() {
+    let site = Site::new("content", "test.toml");
+    let out = site.build("out");
+    let all = files(&out);
+    for must in [
+        "feed.rss",
+        "feed.atom",
+        "feed.json",
+        "index.html",
+        "feeds.opml",
+        "categories/industry-trends/feed.atom",
+        "tags/cyber/feed.rss",
+    ] {
+        assert!(all.contains(&must.to_string()), "{must} missing: {all:?}");
+    }
+    for path in &all {
+        let p = out.join(path);
+        if path.ends_with(".rss") || path.ends_with(".atom") {
+            parse_xml_feed(&p);
+        } else if path.ends_with(".json") {
+            parse_json_feed(&p);
+        } else if path.ends_with(".opml") {
+            let text = read(&p);
+            let doc = roxmltree::Document::parse(&text).unwrap();
+            let feeds: Vec<_> = doc
+                .descendants()
+                .filter(|n| n.attribute("xmlUrl").is_some())
+                .collect();
+            assert!(feeds.len() >= 3 * 5, "opml lists every feed");
+            for n in feeds {
+                assert!(n
+                    .attribute("xmlUrl")
+                    .unwrap()
+                    .starts_with("https://news.example.com/"));
+                assert!(n.attribute("text").is_some() && n.attribute("type") == Some("rss"));
+            }
+        } else {
+            assert!(path.ends_with(".html"), "unexpected output {path}");
+        }
+    }
+    // Chinese names get unique ASCII slugs.
+    assert!(
+        all.iter()
+            .any(|p| p.starts_with("tags/xin-wen-") && p.ends_with("/feed.atom")),
+        "{all:?}"
+    );
+    let index = read(&out.join("index.html"));
+    assert!(index.contains(r#"<link rel="alternate" type="application/atom+xml""#));
+    assert!(index.contains(r#"href="https://news.example.com/feed.rss""#));
+}
+
+#[test]
+fn second_build_is_byte_identical() {
+    let site = Site::new("content", "test.toml");
+    let a = site.build("a");
+    let b = site.build("b");
+    let (fa, fb) = (files(&a), files(&b));
+    assert_eq!(fa, fb);
+    for f in &fa {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+}
+
+fn entry<'a>(feed: &'a feed_rs::model::Feed, title: &str) -> &'a feed_rs::model::Entry {
+    feed.entries
+        .iter()
+        .find(|e| e.title.as_ref().is_some_and(|t| t.content == title))
+        .unwrap_or_else(|| panic!("no entry {title}"))
+}
+
+#[test]
+fn edit_keeps_id_and_moves_updated_touch_does_not() {
+    let site = Site::new("content", "test.toml");
+    let before = parse_xml_feed(&site.build("a").join("feed.atom"));
+    let seed = site.content().join("scraped/seed.txt");
+    // A touch changes nothing.
+    let f = std::fs::File::options().append(true).open(&seed).unwrap();
+    f.set_modified(std::time::SystemTime::now()).unwrap();
+    drop(f);
+    let touched = site.build("b");
+    assert_eq!(
+        read(&touched.join("feed.atom")),
+        read(&site.out("a").join("feed.atom"))
+    );
+    // An edit keeps the id and published date and moves updated.
+    let text = read(&seed).replace("researchers said.", "researchers said on Thursday.");
+    std::fs::write(&seed, text).unwrap();
+    let after = parse_xml_feed(&site.build("c").join("feed.atom"));
+    let title = "China, US have potential to develop new type cyber relations";
+    let (old, new) = (entry(&before, title), entry(&after, title));
+    assert_eq!(old.id, new.id);
+    assert_eq!(old.published, new.published);
+    assert!(
+        new.updated > old.updated,
+        "updated must move: {:?} -> {:?}",
+        old.updated,
+        new.updated
+    );
+}
+
+#[test]
+fn rename_title_edit_and_base_url_change_keep_ids() {
+    let site = Site::new("content", "test.toml");
+    let before = parse_xml_feed(&site.build("a").join("feed.atom"));
+    std::fs::rename(
+        site.content().join("plain/note.txt"),
+        site.content().join("plain/renamed-note.txt"),
+    )
+    .unwrap();
+    let yaml = site.content().join("markdown/yaml.md");
+    std::fs::write(
+        &yaml,
+        read(&yaml).replace("YAML front matter: a test", "A new title"),
+    )
+    .unwrap();
+    let out = site.out("b");
+    let o = site.run(&[
+        "--base-url",
+        "https://other.example.org/news/",
+        "build",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = parse_xml_feed(&out.join("feed.atom"));
+    assert_eq!(
+        entry(&before, "A plain note").id,
+        entry(&after, "A plain note").id
+    );
+    assert_eq!(
+        entry(&before, "A plain note").published,
+        entry(&after, "A plain note").published
+    );
+    assert_eq!(
+        entry(&before, "YAML front matter: a test").id,
+        entry(&after, "A new title").id
+    );
+    assert!(read(&out.join("feed.atom")).contains("https://other.example.org/news/feed.atom"));
+}
+
+#[test]
+fn deleted_article_leaves_every_output() {
+    let site = Site::new("content", "test.toml");
+    let a = site.build("out");
+    let page = files(&a)
+        .into_iter()
+        .find(|f| f.starts_with("articles/a-plain-note"))
+        .unwrap();
+    std::fs::remove_file(site.content().join("plain/note.txt")).unwrap();
+    let b = site.build("out");
+    assert!(!read(&b.join("feed.atom")).contains("A plain note"));
+    assert!(!b.join(&page).exists(), "stale page {page} left behind");
+}
+
+#[test]
+fn dates_without_zone_use_the_configured_timezone() {
+    let site = Site::new("content", "shanghai.toml");
+    let feed = parse_xml_feed(&site.build("out").join("feed.atom"));
+    let seed = entry(
+        &feed,
+        "China, US have potential to develop new type cyber relations",
+    );
+    assert_eq!(
+        seed.published.unwrap().to_rfc3339(),
+        "2015-12-23T16:00:00+00:00"
+    );
+    let atom = read(&site.out("out").join("feed.atom"));
+    assert!(
+        atom.contains("<published>2015-12-24T00:00:00+08:00</published>"),
+        "{atom}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_outside_and_loops_are_never_followed() {
+    let site = Site::new("content", "test.toml");
+    let outside = site.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), "SECRET TITLE\n\nsecret body\n").unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("secret.txt"),
+        site.content().join("escape.txt"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&outside, site.content().join("escape-dir")).unwrap();
+    std::os::unix::fs::symlink(site.content(), site.content().join("plain/loop")).unwrap();
+    std::os::unix::fs::symlink(
+        site.content().join("plain/note.txt"),
+        site.content().join("alias.txt"),
+    )
+    .unwrap();
+    let out = site.build("out");
+    let atom = read(&out.join("feed.atom"));
+    assert!(
+        !atom.contains("SECRET"),
+        "followed a symlink outside the content dir"
+    );
+    assert_eq!(
+        atom.matches("<title>A plain note</title>").count(),
+        1,
+        "a symlinked alias duplicated an entry"
+    );
+    let o = site.run(&["check"]);
+    let text = stdout(&o);
+    assert!(text.contains("escape.txt: skipped: symlink to"), "{text}");
+    assert!(text.contains("escape-dir: skipped: symlink to"), "{text}");
+    assert!(text.contains("plain/loop: skipped: symlink loop"), "{text}");
+}

@@ -1,0 +1,138 @@
+//! Property tests: whatever bytes or strings an article holds, parsing never panics and
+//! every rendered feed is well-formed XML (strict parser) or valid JSON.
+
+use chrono::{DateTime, Utc};
+use herald::config::Config;
+use herald::content::{Format, Loader};
+use herald::index::Index;
+use herald::model::Article;
+use herald::render::{render_site, Kind};
+use herald::state::Record;
+use proptest::prelude::*;
+
+fn config() -> Config {
+    Config::from_toml(
+        "[site]\nbase_url = \"https://news.example.com/\"\ntag_authority = \"example.com,2026\"\n",
+        &Default::default(),
+    )
+    .unwrap()
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-26T00:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+/// Parses `bytes` as an article; when it is usable, renders a site holding it and checks
+/// every output.
+fn check_bytes(bytes: &[u8], format: Format) -> Result<(), TestCaseError> {
+    let cfg = config();
+    let loader = Loader::new(&cfg);
+    let Ok(doc) = loader.parse_bytes("prop/article.txt", bytes, format) else {
+        return Ok(());
+    };
+    let record = Record {
+        id: "tag:example.com,2026:prop/article.txt".into(),
+        slug: "prop".into(),
+        first_seen: now(),
+        hash: doc.hash.clone(),
+        changed_at: None,
+    };
+    let (article, _) = Article::new(doc, &record, cfg.site.timezone, now());
+    let mut index = Index::new();
+    index.insert(article);
+    for (path, page) in render_site(&index, &cfg, now().fixed_offset()) {
+        let text = String::from_utf8(page.body)
+            .map_err(|e| TestCaseError::fail(format!("{path}: {e}")))?;
+        match page.kind {
+            Kind::Json => {
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .map_err(|e| TestCaseError::fail(format!("{path}: {e}\n{text}")))?;
+            }
+            Kind::Html => {
+                prop_assert!(!text.contains("<script"), "{path} has a script: {text}");
+            }
+            _ => {
+                roxmltree::Document::parse(&text)
+                    .map_err(|e| TestCaseError::fail(format!("{path}: {e}\n{text}")))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Strings rich in what breaks feeds: control characters, noncharacters, CDATA ends,
+/// markup, separators, CJK, and the scraped format's labels.
+fn nasty() -> impl Strategy<Value = String> {
+    let pieces = prop::sample::select(vec![
+        "\u{0}",
+        "\u{3}",
+        "\u{b}",
+        "\u{c}",
+        "\u{1d}",
+        "\u{fffe}",
+        "\u{ffff}",
+        "\u{feff}",
+        "]]>",
+        "<![CDATA[",
+        "<script>",
+        "</p>",
+        "&",
+        "&amp;",
+        "&#12;",
+        "<",
+        ">",
+        "\"",
+        "'",
+        "\r\n",
+        "\r",
+        "\n",
+        "\n\n",
+        "  ",
+        "\u{a0}",
+        "\u{3000}",
+        "新闻",
+        "Date:",
+        "TypeInfo:",
+        "Keywords for the information:",
+        "Your present location:",
+        ">",
+        "---\n",
+        "+++\n",
+        "# ",
+        "title: ",
+        "[x](javascript:alert(1))",
+        "<img src=x onerror=y>",
+        "2015-12-24",
+        "word",
+    ]);
+    prop::collection::vec(
+        prop_oneof![pieces.prop_map(str::to_string), any::<String>()],
+        0..24,
+    )
+    .prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn arbitrary_bytes_never_break_a_feed(bytes in prop::collection::vec(any::<u8>(), 0..1024), f in 0..3usize) {
+        let format = [Format::Text, Format::Markdown, Format::Html][f];
+        check_bytes(&bytes, format)?;
+    }
+
+    #[test]
+    fn arbitrary_strings_never_break_a_feed(title in nasty(), body in nasty(), tag in nasty()) {
+        let scraped = format!("Your present location:Home > {title}\n{title}\nNumber of visits: Date:{body}\n  {body}\nTypeInfo: {tag}\nKeywords for the information:{tag}\n");
+        check_bytes(scraped.as_bytes(), Format::Text)?;
+        let yaml = format!("---\ntitle: {title:?}\ntags: [{tag:?}]\n---\n{body}\n");
+        check_bytes(yaml.as_bytes(), Format::Markdown)?;
+        let md = format!("# {title}\n\n{body}\n");
+        check_bytes(md.as_bytes(), Format::Markdown)?;
+        let html = format!("<html><head><title>{title}</title><meta name=keywords content=\"{tag}\"></head><body><article>{body}</article></body></html>");
+        check_bytes(html.as_bytes(), Format::Html)?;
+        check_bytes(format!("{title}\n\n{body}").as_bytes(), Format::Text)?;
+    }
+}
