@@ -8,7 +8,11 @@
 //! - `ingest`  — scan + parallel load + state sync → [`index::Index`]
 //! - `index`   — articles by path; views by recency, category, tag
 //! - `render`  — index → every output file as bytes (no I/O, no clock)
-//! - `cmd`     — `build`, `check`, `serve` glue
+//! - `engine`  — serve's single owner of index + state: applies changes, publishes snapshots
+//! - `site`    — the immutable snapshot HTTP reads: bodies, compressed variants, ETags
+//! - `http`    — accept loop with limits, routes, content coding, conditional GET
+//! - `watch`   — notify events → debounced change hints (polling fallback)
+//! - `cmd`     — `build`, `check`, `serve` glue; `systemd`, `metrics` for operators
 //!
 //! Shared helpers: `text` (encodings, XML-legal characters, slugs, summaries), `dates`.
 #![forbid(unsafe_code)]
@@ -18,12 +22,18 @@ pub mod cmd;
 pub mod config;
 pub mod content;
 pub mod dates;
+pub mod engine;
+pub mod http;
 pub mod index;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod render;
+pub mod site;
 pub mod state;
+pub mod systemd;
 pub mod text;
+pub mod watch;
 
 use chrono::{DateTime, FixedOffset, Utc};
 

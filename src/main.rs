@@ -21,12 +21,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let cfg = Config::load(&cli.overrides())?;
+    let overrides = cli.overrides();
+    let cfg = Config::load(&overrides)?;
     init_logging(&cfg);
     match cli.command {
         Command::Build { out } => herald::cmd::build::run(&cfg, &out).map(|()| ExitCode::SUCCESS),
         Command::Check => herald::cmd::check::run(&cfg),
-        Command::Serve { .. } => herald::cmd::serve::run(cfg).map(|()| ExitCode::SUCCESS),
+        Command::Serve { .. } => {
+            herald::cmd::serve::run(cfg, overrides).map(|()| ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -81,7 +81,8 @@ impl State {
                 present INTEGER NOT NULL DEFAULT 1
             );
             CREATE INDEX IF NOT EXISTS articles_hash ON articles(hash);
-            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS routes (path TEXT PRIMARY KEY, tag TEXT NOT NULL, last_modified INTEGER NOT NULL);",
         )?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(State {
@@ -275,6 +276,60 @@ impl State {
             !exists && tx.execute("UPDATE articles SET path = ?2 WHERE path = ?1", [from, to])? > 0;
         tx.commit()?;
         Ok(moved)
+    }
+
+    /// Writes records exactly as given (kept in memory while the state was unwritable).
+    /// A record whose id or slug another path holds meanwhile is left out.
+    pub fn save_records(&mut self, records: &[(String, Record)]) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO articles (path, id, slug, first_seen, hash, changed_at, present) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+                 ON CONFLICT(path) DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at, present = 1",
+            )?;
+            for (path, r) in records {
+                upsert.execute(params![
+                    path,
+                    r.id,
+                    r.slug,
+                    r.first_seen.timestamp(),
+                    r.hash,
+                    r.changed_at.map(|c| c.timestamp())
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Per-route ETag tag and Last-Modified (unix seconds), so Last-Modified never goes
+    /// backwards across restarts.
+    pub fn load_routes(&self) -> anyhow::Result<HashMap<String, (String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, tag, last_modified FROM routes")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (r.get::<_, String>(1)?, r.get::<_, i64>(2)?),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn save_routes(&mut self, routes: &[(String, String, i64)]) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO routes (path, tag, last_modified) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(path) DO UPDATE SET tag = excluded.tag, last_modified = excluded.last_modified",
+            )?;
+            for (path, tag, lm) in routes {
+                upsert.execute(params![path, tag, lm])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// A stored value (e.g. per-route Last-Modified times).

@@ -1,7 +1,146 @@
-//! `herald serve`: not yet implemented.
+//! `herald serve`: bind, start the engine thread and the watcher, serve HTTP, and handle
+//! signals (SIGTERM/SIGINT stop, SIGHUP reloads the config). Glue only.
 
-use crate::config::Config;
+use std::sync::Arc;
 
-pub fn run(_cfg: Config) -> anyhow::Result<()> {
-    anyhow::bail!("serve is not implemented yet")
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{error, info, warn};
+
+use crate::config::{Config, Overrides};
+use crate::engine::{Engine, Msg};
+use crate::http::routes::App;
+use crate::http::server::{self, Limits};
+use crate::metrics::Metrics;
+use crate::{systemd, watch};
+
+pub fn run(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("herald-http")
+        .build()
+        .context("failed to start the async runtime")?;
+    rt.block_on(serve(cfg, overrides))
+}
+
+/// Socket-activated listeners when systemd passes them, else `server.listen`/`--listen`.
+fn listeners(cfg: &Config) -> anyhow::Result<Vec<tokio::net::TcpListener>> {
+    let activated =
+        systemd::activated_listeners().context("failed to take sockets from LISTEN_FDS")?;
+    let std_listeners = if !activated.is_empty() {
+        activated
+    } else {
+        let mut out = Vec::new();
+        for addr in &cfg.server.listen {
+            let l = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("failed to listen on {addr}"))?;
+            l.set_nonblocking(true)?;
+            out.push(l);
+        }
+        out
+    };
+    let mut out = Vec::new();
+    for l in std_listeners {
+        let l = tokio::net::TcpListener::from_std(l)?;
+        info!(addr = %l.local_addr()?, "listening");
+        out.push(l);
+    }
+    if out.is_empty() {
+        anyhow::bail!("nothing to listen on: set server.listen or --listen");
+    }
+    Ok(out)
+}
+
+async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let (site_tx, site_rx) = tokio::sync::watch::channel(None);
+    let listeners = listeners(&cfg)?;
+    let limits = Limits::from_config(&cfg.server);
+
+    let (engine_tx, engine_rx) = std::sync::mpsc::channel::<Msg>();
+    let engine_cfg = Arc::new(cfg.clone());
+    let engine_metrics = metrics.clone();
+    let engine = std::thread::Builder::new()
+        .name("herald-engine".into())
+        .spawn(move || {
+            let mut engine = Engine::new(engine_cfg, engine_metrics, site_tx);
+            engine.start();
+            engine.run(engine_rx);
+        })?;
+    let mut watcher = watch::spawn(&cfg, engine_tx.clone(), metrics.clone());
+
+    let app = Arc::new(App {
+        site: site_rx.clone(),
+        metrics: metrics.clone(),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(server::run(listeners, app, limits, async {
+        let _ = stop_rx.await;
+    }));
+
+    // READY=1 once the first index is published and the listeners accept.
+    let mut ready_rx = site_rx.clone();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::select! {
+        r = ready_rx.wait_for(|s| s.is_some()) => {
+            if let Ok(s) = r {
+                let s = s.as_ref().map(|s| (s.articles, s.feeds)).unwrap_or_default();
+                info!(articles = s.0, feeds = s.1, "ready");
+                systemd::ready(&format!("{} articles, {} feeds", s.0, s.1));
+            }
+        }
+        _ = term.recv() => return stop(engine_tx, engine, stop_tx, http).await,
+        _ = int.recv() => return stop(engine_tx, engine, stop_tx, http).await,
+    }
+
+    let mut current = cfg;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading the config");
+                match Config::load(&overrides) {
+                    Ok(new) => {
+                        let rewatch = new.content_dir != current.content_dir || new.watch != current.watch;
+                        if new.server != current.server {
+                            warn!("[server] settings other than max_age take effect after a restart");
+                        }
+                        current = new.clone();
+                        if engine_tx.send(Msg::Reload(Box::new(new))).is_err() {
+                            error!("engine stopped; exiting");
+                            break;
+                        }
+                        if rewatch {
+                            drop(watcher);
+                            watcher = watch::spawn(&current, engine_tx.clone(), metrics.clone());
+                        }
+                    }
+                    Err(e) => {
+                        error!(error = format!("{e:#}"), "invalid config; keeping the old one");
+                    }
+                }
+            }
+        }
+    }
+    drop(watcher);
+    stop(engine_tx, engine, stop_tx, http).await
+}
+
+async fn stop(
+    engine_tx: std::sync::mpsc::Sender<Msg>,
+    engine: std::thread::JoinHandle<()>,
+    stop_tx: tokio::sync::oneshot::Sender<()>,
+    http: tokio::task::JoinHandle<()>,
+) -> anyhow::Result<()> {
+    info!("shutting down");
+    systemd::stopping();
+    let _ = stop_tx.send(());
+    let _ = http.await;
+    let _ = engine_tx.send(Msg::Shutdown);
+    let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+    info!("stopped");
+    Ok(())
 }

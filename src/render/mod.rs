@@ -103,7 +103,7 @@ impl FeedSpec<'_> {
 }
 
 /// Renders the whole site. `empty_updated` is used as the `updated` time of feeds with no
-/// entries (the caller keeps it stable, e.g. the last change recorded in the state).
+/// entries (the caller keeps it stable, e.g. when the state store was created).
 pub fn render_site(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOffset>) -> Pages {
     let views = index.views();
     let mut pages = Pages::new();
@@ -111,21 +111,34 @@ pub fn render_site(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOff
         render_feed(&spec, cfg, &mut pages);
     }
     for a in &views.all {
-        pages.insert(
-            a.page_path(),
-            Page {
-                kind: Kind::Html,
-                body: html::article_page(a, cfg).into_bytes(),
-                updated: Some(a.updated),
-            },
-        );
+        pages.insert(a.page_path(), article_page(a, cfg));
     }
+    render_front(&views, cfg, empty_updated, &mut pages);
+    pages
+}
+
+/// The page of one article.
+pub fn article_page(a: &Article, cfg: &Config) -> Page {
+    Page {
+        kind: Kind::Html,
+        body: html::article_page(a, cfg).into_bytes(),
+        updated: Some(a.updated),
+    }
+}
+
+/// The pages that list everything: `index.html` and `feeds.opml`.
+pub fn render_front(
+    views: &Views,
+    cfg: &Config,
+    empty_updated: DateTime<FixedOffset>,
+    pages: &mut Pages,
+) {
     let newest = views.all.iter().map(|a| a.updated).max();
     pages.insert(
         "index.html".into(),
         Page {
             kind: Kind::Html,
-            body: html::index_page(&views, cfg).into_bytes(),
+            body: html::index_page(views, cfg).into_bytes(),
             updated: newest,
         },
     );
@@ -133,11 +146,10 @@ pub fn render_site(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOff
         "feeds.opml".into(),
         Page {
             kind: Kind::Opml,
-            body: opml::render(&views, cfg, newest.unwrap_or(empty_updated)).into_bytes(),
+            body: opml::render(views, cfg, newest.unwrap_or(empty_updated)).into_bytes(),
             updated: newest,
         },
     );
-    pages
 }
 
 /// Renders the three formats of one feed into `pages`.

@@ -1,0 +1,790 @@
+//! The engine: the one thread that owns the [`Index`] and the [`State`]. It applies batches
+//! of file changes (only the files that changed are re-read), re-renders only the feeds and
+//! pages those changes touch, and publishes a new immutable [`Snapshot`] for the HTTP side.
+//!
+//! It runs on its own OS thread because its work is blocking (SQLite, parsing, rendering,
+//! compressing); HTTP handlers never wait for it. If the state store fails, it keeps going
+//! with what it holds in memory and writes the records back once the store works again.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use rayon::prelude::*;
+use tracing::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::content::{self, Document, Loader, Skipped};
+use crate::index::Index;
+use crate::ingest;
+use crate::metrics::Metrics;
+use crate::model::Article;
+use crate::render::{self, Kind, Pages};
+use crate::site::{body_tag, Rendered, Snapshot};
+use crate::state::{self, Batch, Record, State};
+use crate::systemd;
+
+/// What the engine is told.
+#[derive(Debug)]
+pub enum Msg {
+    Changes(Vec<Change>),
+    /// A new, already validated config (SIGHUP).
+    Reload(Box<Config>),
+    Shutdown,
+}
+
+/// A hint that something changed. Hints are checked against the disk, never trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Something happened at this absolute path: a file, a folder, or now nothing.
+    Touched(PathBuf),
+    /// A rename inside the content dir (the record follows the file).
+    Renamed { from: PathBuf, to: PathBuf },
+    /// Compare the whole content dir with the index.
+    Rescan,
+}
+
+/// What identifies a file version cheaply: if it is unchanged, the file is not re-read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mtime: i128,
+    ino: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    let mtime = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some(Stamp {
+        len: m.len(),
+        mtime,
+        ino,
+    })
+}
+
+type Pair = (Option<Arc<Article>>, Option<Arc<Article>>);
+
+pub struct Engine {
+    cfg: Arc<Config>,
+    loader: Loader,
+    state: State,
+    index: Index,
+    records: HashMap<String, Record>,
+    /// Records the state store failed to take; written back when it works again.
+    unsaved: HashMap<String, Record>,
+    /// Stamp of every candidate file as last read (articles and skipped ones).
+    stamps: HashMap<String, Stamp>,
+    /// Skip messages already logged, so rescans do not repeat them.
+    logged: HashSet<(String, String)>,
+    routes: HashMap<String, Arc<Rendered>>,
+    route_lm: HashMap<String, (String, i64)>,
+    epoch: DateTime<FixedOffset>,
+    generation: u64,
+    last_change: i64,
+    metrics: Arc<Metrics>,
+    tx: tokio::sync::watch::Sender<Option<Arc<Snapshot>>>,
+}
+
+fn now_secs() -> i64 {
+    Utc::now().timestamp()
+}
+
+fn utc(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0).single().unwrap_or_default()
+}
+
+/// Opens the state store; if that fails, herald still serves, from memory.
+fn open_state(cfg: &Config, metrics: &Metrics) -> State {
+    match State::open(&cfg.state_file(), &cfg.site.tag_authority) {
+        Ok(s) => s,
+        Err(e) => {
+            metrics.state_errors.fetch_add(1, Relaxed);
+            error!(
+                error = format!("{e:#}"),
+                "STATE STORE UNAVAILABLE: serving from memory; ids of new articles will not survive a restart"
+            );
+            State::in_memory(&cfg.site.tag_authority)
+                .expect("an in-memory SQLite database always opens")
+        }
+    }
+}
+
+impl Engine {
+    pub fn new(
+        cfg: Arc<Config>,
+        metrics: Arc<Metrics>,
+        tx: tokio::sync::watch::Sender<Option<Arc<Snapshot>>>,
+    ) -> Engine {
+        let state = open_state(&cfg, &metrics);
+        let now = now_secs();
+        let epoch = crate::site_epoch(&state, utc(now)).unwrap_or_else(|_| utc(now).fixed_offset());
+        let route_lm = state.load_routes().unwrap_or_default();
+        Engine {
+            loader: Loader::new(&cfg),
+            cfg,
+            state,
+            index: Index::new(),
+            records: HashMap::new(),
+            unsaved: HashMap::new(),
+            stamps: HashMap::new(),
+            logged: HashSet::new(),
+            routes: HashMap::new(),
+            route_lm,
+            epoch,
+            generation: 0,
+            last_change: now,
+            metrics,
+            tx,
+        }
+    }
+
+    /// The first full scan; publishes the first snapshot.
+    pub fn start(&mut self) {
+        self.rescan(true, true);
+    }
+
+    /// Applies messages until told to stop. Pings the systemd watchdog from this loop, so a
+    /// stuck engine gets the daemon restarted.
+    pub fn run(mut self, rx: Receiver<Msg>) {
+        let watchdog = systemd::watchdog_interval();
+        let rescan_every = self.cfg.watch.rescan_interval;
+        let mut next_rescan = Instant::now() + rescan_every;
+        loop {
+            let mut wait = watchdog.unwrap_or(Duration::from_secs(1));
+            if !rescan_every.is_zero() {
+                wait = wait.min(next_rescan.saturating_duration_since(Instant::now()));
+            }
+            match rx.recv_timeout(wait) {
+                Ok(Msg::Changes(mut changes)) => {
+                    // Take everything already queued as one batch.
+                    let mut stop = false;
+                    while let Ok(m) = rx.try_recv() {
+                        match m {
+                            Msg::Changes(more) => changes.extend(more),
+                            Msg::Reload(cfg) => {
+                                self.apply_changes(std::mem::take(&mut changes));
+                                self.reload(*cfg);
+                            }
+                            Msg::Shutdown => stop = true,
+                        }
+                    }
+                    self.apply_changes(changes);
+                    if stop {
+                        break;
+                    }
+                }
+                Ok(Msg::Reload(cfg)) => self.reload(*cfg),
+                Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if !rescan_every.is_zero() && Instant::now() >= next_rescan {
+                debug!("periodic rescan");
+                self.rescan(false, false);
+                next_rescan = Instant::now() + rescan_every;
+            }
+            systemd::watchdog();
+        }
+        debug!("engine stopped");
+    }
+
+    fn reload(&mut self, cfg: Config) {
+        systemd::reloading();
+        let old = std::mem::replace(&mut self.cfg, Arc::new(cfg));
+        if old.state_file() != self.cfg.state_file()
+            || old.site.tag_authority != self.cfg.site.tag_authority
+        {
+            self.state = open_state(&self.cfg, &self.metrics);
+            self.route_lm = self.state.load_routes().unwrap_or_default();
+            self.records.clear();
+        }
+        if old.server.listen != self.cfg.server.listen {
+            warn!("server.listen changed: new addresses take effect after a restart");
+        }
+        self.loader = Loader::new(&self.cfg);
+        // Parse settings may have changed: read everything again, render everything.
+        self.stamps.clear();
+        self.index = Index::new();
+        self.rescan(true, true);
+        info!(config = %self.cfg.file_display(), "config reloaded");
+        systemd::ready(&self.status());
+    }
+
+    fn root(&self) -> &Path {
+        &self.cfg.content_dir
+    }
+
+    fn rel(&self, abs: &Path) -> Option<String> {
+        let rel = abs.strip_prefix(self.root()).ok()?;
+        let s = rel.to_str()?.replace('\\', "/");
+        Some(s)
+    }
+
+    /// Applies a batch of hints.
+    pub fn apply_changes(&mut self, changes: Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut gone: BTreeSet<String> = BTreeSet::new();
+        let mut changed: Vec<Pair> = Vec::new();
+        for c in changes {
+            match c {
+                Change::Rescan => {
+                    self.rescan(false, false);
+                    // The rescan saw everything; remaining hints are covered.
+                    touched.clear();
+                    gone.clear();
+                    changed.clear();
+                }
+                Change::Renamed { from, to } => match (self.rel(&from), self.rel(&to)) {
+                    (Some(f), Some(t)) if !f.is_empty() && !t.is_empty() => {
+                        changed.extend(self.rename(&f, &t));
+                        self.expand(&to, &mut touched, &mut gone);
+                    }
+                    _ => {
+                        self.expand(&from, &mut touched, &mut gone);
+                        self.expand(&to, &mut touched, &mut gone);
+                    }
+                },
+                Change::Touched(p) => {
+                    if self.rel(&p).is_some_and(|r| r.is_empty()) {
+                        self.rescan(false, false);
+                        continue;
+                    }
+                    self.expand(&p, &mut touched, &mut gone);
+                }
+            }
+        }
+        changed.extend(self.apply(touched, gone, false));
+        self.publish(changed, false, started);
+    }
+
+    /// Turns a hint into work: a file to re-check, a folder to walk, or paths that are gone.
+    fn expand(&self, abs: &Path, touched: &mut BTreeSet<String>, gone: &mut BTreeSet<String>) {
+        let Some(rel) = self.rel(abs) else {
+            return;
+        };
+        let prefix = format!("{rel}/");
+        let known_under = |p: &String| p.starts_with(&prefix);
+        match std::fs::metadata(abs) {
+            Err(_) => {
+                gone.insert(rel.clone());
+                gone.extend(self.stamps.keys().filter(|p| known_under(p)).cloned());
+                gone.extend(self.index.paths().filter(|p| known_under(p)).cloned());
+            }
+            Ok(m) if m.is_dir() => {
+                // Events for files created together with their folder are often lost: walk it.
+                let mut found = HashSet::new();
+                for e in walkdir::WalkDir::new(abs)
+                    .into_iter()
+                    .filter_map(Result::ok)
+                {
+                    if e.file_type().is_file() || e.path_is_symlink() {
+                        if let Some(r) = self.rel(e.path()) {
+                            found.insert(r.clone());
+                            touched.insert(r);
+                        }
+                    }
+                }
+                gone.extend(
+                    self.stamps
+                        .keys()
+                        .filter(|p| known_under(p) && !found.contains(*p))
+                        .cloned(),
+                );
+                gone.extend(
+                    self.index
+                        .paths()
+                        .filter(|p| known_under(p) && !found.contains(*p))
+                        .cloned(),
+                );
+            }
+            Ok(_) => {
+                touched.insert(rel);
+            }
+        }
+    }
+
+    /// Moves an article's record to its new path so it keeps its id and dates.
+    fn rename(&mut self, from: &str, to: &str) -> Vec<Pair> {
+        let prefix = format!("{from}/");
+        let mut moves: Vec<(String, String)> = self
+            .records
+            .keys()
+            .filter(|p| p.as_str() == from || p.starts_with(&prefix))
+            .map(|p| (p.clone(), format!("{to}{}", &p[from.len()..])))
+            .collect();
+        moves.sort();
+        let mut changed = Vec::new();
+        for (f, t) in moves {
+            if let Some(rec) = self.records.remove(&f) {
+                if let Err(e) = self.state.rename(&f, &t) {
+                    self.state_failed(&e);
+                    self.unsaved.insert(t.clone(), rec.clone());
+                }
+                self.records.insert(t.clone(), rec);
+            }
+            self.stamps.remove(&f);
+            if let Some(old) = self.index.remove(&f) {
+                changed.push((Some(old), None));
+            }
+            debug!(from = %f, to = %t, "renamed");
+        }
+        changed
+    }
+
+    /// Compares the whole content dir with what is indexed; only changed files are re-read.
+    fn rescan(&mut self, initial: bool, full_render: bool) {
+        let started = Instant::now();
+        self.metrics.rescans.fetch_add(1, Relaxed);
+        let scan = match content::scan(self.root()) {
+            Ok(s) => s,
+            Err(e) => {
+                self.metrics.watch_errors.fetch_add(1, Relaxed);
+                if initial {
+                    error!(dir = %self.root().display(), error = %e, "cannot read the content dir; serving an empty site until it appears");
+                    self.publish(Vec::new(), true, started);
+                } else {
+                    warn!(dir = %self.root().display(), error = %e, "content dir unreadable; keeping the last good feeds");
+                }
+                return;
+            }
+        };
+        for s in &scan.skipped {
+            self.log_skip(s);
+        }
+        let present: HashSet<&String> = scan.files.iter().collect();
+        let gone: BTreeSet<String> = self
+            .stamps
+            .keys()
+            .chain(self.index.paths())
+            .filter(|p| !present.contains(p))
+            .cloned()
+            .collect();
+        let touched: BTreeSet<String> = scan.files.iter().cloned().collect();
+        let changed = self.apply(touched, gone, initial);
+        self.publish(changed, full_render, started);
+    }
+
+    fn log_skip(&mut self, s: &Skipped) {
+        if !self.logged.insert((s.path.clone(), s.message.clone())) {
+            return;
+        }
+        self.metrics.skipped(s.reason);
+        if s.reason.is_error() {
+            warn!(path = %s.path, reason = s.reason.as_str(), "{}", s.message);
+        } else {
+            debug!(path = %s.path, reason = s.reason.as_str(), "{}", s.message);
+        }
+    }
+
+    /// Re-reads the touched files whose stamp changed, removes the gone ones, and updates
+    /// the state and the index. Returns (old, new) for every article that changed.
+    fn apply(
+        &mut self,
+        touched: BTreeSet<String>,
+        mut gone: BTreeSet<String>,
+        initial: bool,
+    ) -> Vec<Pair> {
+        let mut to_load = Vec::new();
+        let mut stamps = Vec::new();
+        for rel in touched {
+            if gone.contains(&rel) {
+                continue;
+            }
+            let Some(st) = stamp(&self.root().join(&rel)) else {
+                gone.insert(rel);
+                continue;
+            };
+            if self.stamps.get(&rel) == Some(&st) && !initial {
+                continue;
+            }
+            to_load.push(rel);
+            stamps.push(st);
+        }
+        let results = ingest::load_many(&self.loader, &to_load);
+        let mut docs: Vec<Document> = Vec::new();
+        for ((rel, st), result) in to_load.into_iter().zip(stamps).zip(results) {
+            match result {
+                Ok(doc) => {
+                    self.logged.retain(|(p, _)| p != &rel);
+                    for w in &doc.warnings {
+                        warn!(path = %rel, "{w}");
+                    }
+                    self.stamps.insert(rel, st);
+                    docs.push(doc);
+                }
+                Err(s) => {
+                    self.log_skip(&s);
+                    if is_candidate_path(&rel) {
+                        self.stamps.insert(rel.clone(), st);
+                    }
+                    gone.insert(rel);
+                }
+            }
+        }
+        for rel in &gone {
+            if self.index.get(rel).is_none() {
+                // A skipped file that is gone or still bad: forget its stamp only if gone.
+                if !self.root().join(rel).exists() {
+                    self.stamps.remove(rel);
+                }
+            }
+        }
+        let removes: Vec<String> = gone
+            .iter()
+            .filter(|p| self.records.contains_key(*p) || self.index.get(p).is_some())
+            .cloned()
+            .collect();
+        let now = now_secs();
+        let records = self.assign(&docs, removes, now, initial);
+        let mut changed = Vec::new();
+        for rel in &gone {
+            if let Some(old) = self.index.remove(rel) {
+                changed.push((Some(old), None));
+            }
+            if !self.root().join(rel).exists() {
+                self.stamps.remove(rel);
+            }
+        }
+        docs.sort_by(|a, b| a.path.cmp(&b.path));
+        for doc in docs {
+            let Some(rec) = records.get(&doc.path) else {
+                continue;
+            };
+            let path = doc.path.clone();
+            let (article, warnings) = Article::new(doc, rec, self.cfg.site.timezone, utc(now));
+            for w in warnings {
+                warn!(path = %path, "{w}");
+            }
+            let before = self.index.get(&path).cloned();
+            if before.as_deref() == Some(&article) {
+                continue;
+            }
+            let (_, dup) = self.index.insert(article);
+            if let Some(w) = dup {
+                warn!(path = %path, "{w}");
+            }
+            changed.push((before, self.index.get(&path).cloned()));
+        }
+        changed
+    }
+
+    /// Gets records for documents from the state store; from memory when the store fails.
+    fn assign(
+        &mut self,
+        docs: &[Document],
+        removes: Vec<String>,
+        now: i64,
+        initial: bool,
+    ) -> HashMap<String, Record> {
+        if !self.unsaved.is_empty() {
+            let pending: Vec<(String, Record)> = self
+                .unsaved
+                .iter()
+                .map(|(p, r)| (p.clone(), r.clone()))
+                .collect();
+            match self.state.save_records(&pending) {
+                Ok(()) => {
+                    info!(
+                        records = pending.len(),
+                        "state store writable again; records saved"
+                    );
+                    self.unsaved.clear();
+                }
+                Err(e) => self.state_failed(&e),
+            }
+        }
+        let refs: Vec<&Document> = docs.iter().collect();
+        let result = if !self.unsaved.is_empty() {
+            Err(anyhow::anyhow!("state store still has unsaved records"))
+        } else if initial {
+            self.state.sync_all(&refs, utc(now), true)
+        } else {
+            self.state.apply(
+                &Batch {
+                    upserts: refs.clone(),
+                    removes: removes.clone(),
+                },
+                utc(now),
+                true,
+            )
+        };
+        match result {
+            Ok(recs) => {
+                self.records
+                    .extend(recs.iter().map(|(p, r)| (p.clone(), r.clone())));
+                recs
+            }
+            Err(e) => {
+                self.state_failed(&e);
+                self.assign_in_memory(&refs, &removes, now)
+            }
+        }
+    }
+
+    fn state_failed(&self, e: &anyhow::Error) {
+        self.metrics.state_errors.fetch_add(1, Relaxed);
+        error!(
+            state = %self.cfg.state_file().display(),
+            error = format!("{e:#}"),
+            "STATE STORE WRITE FAILED: serving from memory; will retry"
+        );
+    }
+
+    /// The state store's rules, applied to the in-memory records only.
+    fn assign_in_memory(
+        &mut self,
+        docs: &[&Document],
+        removes: &[String],
+        now: i64,
+    ) -> HashMap<String, Record> {
+        let mut out = HashMap::new();
+        let mut gone_by_hash: HashMap<String, String> = removes
+            .iter()
+            .filter_map(|p| self.records.get(p).map(|r| (r.hash.clone(), p.clone())))
+            .collect();
+        let ids: HashSet<String> = self.records.values().map(|r| r.id.clone()).collect();
+        let mut slugs: HashSet<String> = self.records.values().map(|r| r.slug.clone()).collect();
+        for doc in docs {
+            let rec = if let Some(mut rec) = self.records.get(&doc.path).cloned() {
+                if rec.hash != doc.hash {
+                    rec.hash = doc.hash.clone();
+                    rec.changed_at = Some(utc(now));
+                }
+                rec
+            } else if let Some(old) = gone_by_hash.remove(&doc.hash) {
+                self.records
+                    .remove(&old)
+                    .unwrap_or_else(|| unreachable!("gone_by_hash only holds known paths"))
+            } else {
+                let base = state::tag_id(&self.cfg.site.tag_authority, &doc.path);
+                let id = (1..)
+                    .map(|n| {
+                        if n == 1 {
+                            base.clone()
+                        } else {
+                            format!("{base};{n}")
+                        }
+                    })
+                    .find(|c| !ids.contains(c))
+                    .unwrap_or(base);
+                let words = crate::text::ascii_words(&deunicode::deunicode(&doc.title), 80);
+                let words = if words.is_empty() {
+                    "article".to_string()
+                } else {
+                    words
+                };
+                let slug = (1..)
+                    .map(|n| {
+                        if n == 1 {
+                            words.clone()
+                        } else {
+                            format!("{words}-{n}")
+                        }
+                    })
+                    .find(|c| !slugs.contains(c))
+                    .unwrap_or(words);
+                slugs.insert(slug.clone());
+                Record {
+                    id,
+                    slug,
+                    first_seen: utc(now),
+                    hash: doc.hash.clone(),
+                    changed_at: None,
+                }
+            };
+            self.records.insert(doc.path.clone(), rec.clone());
+            self.unsaved.insert(doc.path.clone(), rec.clone());
+            out.insert(doc.path.clone(), rec);
+        }
+        out
+    }
+
+    fn status(&self) -> String {
+        format!(
+            "{} articles, {} feeds, last change {}",
+            self.index.len(),
+            self.routes
+                .keys()
+                .filter(|k| k.contains("/feed.") || k.starts_with("/feed."))
+                .count(),
+            crate::dates::rfc3339(utc(self.last_change).fixed_offset())
+        )
+    }
+
+    /// Renders what `changed` affects (everything when `full`) and publishes a new snapshot.
+    fn publish(&mut self, changed: Vec<Pair>, full: bool, started: Instant) {
+        if !full && changed.is_empty() && self.generation > 0 {
+            return;
+        }
+        let now = now_secs();
+        let cfg = self.cfg.clone();
+        let views = self.index.views();
+        let specs = render::feed_specs(&views, &cfg, self.epoch);
+        let mut affected: HashSet<String> = HashSet::from(["feed".to_string()]);
+        for a in changed.iter().flat_map(|(o, n)| o.iter().chain(n.iter())) {
+            affected.extend(
+                a.categories
+                    .iter()
+                    .map(|t| format!("categories/{}", t.slug)),
+            );
+            affected.extend(a.tags.iter().map(|t| format!("tags/{}", t.slug)));
+        }
+        let mut pages = Pages::new();
+        let mut live_keys = HashSet::new();
+        for spec in &specs {
+            live_keys.insert(spec.key.clone());
+            if full || affected.contains(&spec.key) {
+                render::render_feed(spec, &cfg, &mut pages);
+            }
+        }
+        let mut removed: Vec<String> = Vec::new();
+        for key in affected.iter().filter(|k| !live_keys.contains(*k)) {
+            for ext in ["rss", "atom", "json"] {
+                removed.push(format!("/{key}/feed.{ext}"));
+            }
+        }
+        if full {
+            for a in &views.all {
+                pages.insert(a.page_path(), render::article_page(a, &cfg));
+            }
+        } else {
+            for (old, new) in &changed {
+                if let Some(o) = old {
+                    removed.push(format!("/{}", o.page_path()));
+                }
+                if let Some(n) = new {
+                    pages.insert(n.page_path(), render::article_page(n, &cfg));
+                }
+            }
+        }
+        render::render_front(&views, &cfg, self.epoch, &mut pages);
+
+        // Bodies, tags and compression, in parallel; Last-Modified never goes backwards.
+        struct Prepared {
+            route: String,
+            kind: Kind,
+            body: Vec<u8>,
+            tag: String,
+            updated: Option<i64>,
+        }
+        let prepared: Vec<Prepared> = pages
+            .into_par_iter()
+            .map(|(path, page)| Prepared {
+                route: format!("/{path}"),
+                kind: page.kind,
+                tag: body_tag(&page.body),
+                body: page.body,
+                updated: page.updated.map(|u| u.timestamp()),
+            })
+            .collect();
+        let mut routes = if full {
+            HashMap::with_capacity(self.routes.len())
+        } else {
+            self.routes.clone()
+        };
+        for r in &removed {
+            routes.remove(r);
+        }
+        let mut to_build = Vec::new();
+        let mut lm_updates = Vec::new();
+        for Prepared {
+            route,
+            kind,
+            body,
+            tag,
+            updated,
+        } in prepared
+        {
+            if let Some(existing) = self.routes.get(&route).filter(|r| r.tag == tag) {
+                routes.insert(route, existing.clone());
+                continue;
+            }
+            let lm = match self.route_lm.get(&route) {
+                Some((t, lm)) if *t == tag => *lm,
+                Some((_, lm)) => now.max(lm + 1),
+                None => updated.unwrap_or(now).min(now),
+            };
+            self.route_lm.insert(route.clone(), (tag.clone(), lm));
+            if !route.starts_with("/articles/") {
+                lm_updates.push((route.clone(), tag, lm));
+            }
+            to_build.push((route, kind, body, lm));
+        }
+        let built: Vec<(String, Arc<Rendered>)> = to_build
+            .into_par_iter()
+            .map(|(route, kind, body, lm)| {
+                let self_url = kind.is_feed().then(|| cfg.url(&route));
+                // Article pages are compressed on first request; the rest now.
+                let eager = kind != Kind::Html || route == "/index.html";
+                (
+                    route,
+                    Arc::new(Rendered::new(kind, body, lm, self_url, eager)),
+                )
+            })
+            .collect();
+        let rebuilt = built.len();
+        routes.extend(built);
+        if !lm_updates.is_empty() {
+            if let Err(e) = self.state.save_routes(&lm_updates) {
+                self.state_failed(&e);
+            }
+        }
+        if !changed.is_empty() || self.generation == 0 {
+            self.last_change = now;
+        }
+        self.routes = routes;
+        self.generation += 1;
+        let feeds = self
+            .routes
+            .keys()
+            .filter(|k| {
+                k.ends_with("/feed.rss") || k.ends_with("/feed.atom") || k.ends_with("/feed.json")
+            })
+            .count();
+        let snapshot = Snapshot {
+            routes: self.routes.clone(),
+            generation: self.generation,
+            articles: self.index.len(),
+            feeds,
+            max_age: cfg.server.max_age,
+            last_change: self.last_change,
+        };
+        self.tx.send_replace(Some(Arc::new(snapshot)));
+        let took = started.elapsed();
+        self.metrics.rebuild(took);
+        self.metrics
+            .articles
+            .store(self.index.len() as u64, Relaxed);
+        self.metrics.feeds.store(feeds as u64, Relaxed);
+        self.metrics.last_change.store(self.last_change, Relaxed);
+        info!(
+            generation = self.generation,
+            articles = self.index.len(),
+            changed = changed.len(),
+            routes_rendered = rebuilt,
+            ms = took.as_millis() as u64,
+            "published"
+        );
+        systemd::status(&self.status());
+    }
+}
+
+/// Whether a path could be an article at all (cheap, by name).
+fn is_candidate_path(rel: &str) -> bool {
+    content::is_candidate(Path::new(rel)).is_ok()
+}

@@ -1,0 +1,197 @@
+//! Counters for `/metrics`, in the Prometheus text format (version 0.0.4). Lock-free atomics
+//! on the request path; the set of labels is fixed, so there is nothing to allocate per request.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use crate::content::SkipReason;
+
+/// Route kinds requests are counted by.
+pub const ROUTE_KINDS: [&str; 8] = [
+    "rss", "atom", "json", "opml", "html", "healthz", "metrics", "other",
+];
+/// Statuses requests are counted by; anything else counts as "other".
+pub const STATUSES: [u16; 7] = [200, 304, 404, 405, 503, 400, 0];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub articles: AtomicU64,
+    pub feeds: AtomicU64,
+    skipped: [AtomicU64; SkipReason::ALL.len()],
+    pub rebuilds: AtomicU64,
+    rebuild_micros_total: AtomicU64,
+    rebuild_micros_last: AtomicU64,
+    requests: [[AtomicU64; STATUSES.len()]; ROUTE_KINDS.len()],
+    pub last_change: AtomicI64,
+    pub rescans: AtomicU64,
+    pub state_errors: AtomicU64,
+    pub watch_errors: AtomicU64,
+    pub connections_open: AtomicI64,
+    pub connections_total: AtomicU64,
+}
+
+impl Metrics {
+    pub fn skipped(&self, reason: SkipReason) {
+        if let Some(i) = SkipReason::ALL.iter().position(|r| *r == reason) {
+            self.skipped[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn rebuild(&self, took: std::time::Duration) {
+        let us = took.as_micros() as u64;
+        self.rebuilds.fetch_add(1, Relaxed);
+        self.rebuild_micros_total.fetch_add(us, Relaxed);
+        self.rebuild_micros_last.store(us, Relaxed);
+    }
+
+    pub fn request(&self, route: &str, status: u16) {
+        let r = ROUTE_KINDS
+            .iter()
+            .position(|k| *k == route)
+            .unwrap_or(ROUTE_KINDS.len() - 1);
+        let s = STATUSES
+            .iter()
+            .position(|k| *k == status)
+            .unwrap_or(STATUSES.len() - 1);
+        self.requests[r][s].fetch_add(1, Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut o = String::with_capacity(4096);
+        let g = |o: &mut String, name: &str, kind: &str, help: &str, v: String| {
+            let _ = write!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            );
+        };
+        g(
+            &mut o,
+            "herald_articles_indexed",
+            "gauge",
+            "Articles currently published.",
+            self.articles.load(Relaxed).to_string(),
+        );
+        g(
+            &mut o,
+            "herald_feeds",
+            "gauge",
+            "Feeds currently published (each format counted).",
+            self.feeds.load(Relaxed).to_string(),
+        );
+        let _ = write!(o, "# HELP herald_articles_skipped_total Files not published, by reason.\n# TYPE herald_articles_skipped_total counter\n");
+        for (i, r) in SkipReason::ALL.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "herald_articles_skipped_total{{reason=\"{}\"}} {}",
+                r.as_str(),
+                self.skipped[i].load(Relaxed)
+            );
+        }
+        g(
+            &mut o,
+            "herald_rebuilds_total",
+            "counter",
+            "Index changes applied and published.",
+            self.rebuilds.load(Relaxed).to_string(),
+        );
+        g(
+            &mut o,
+            "herald_rebuild_duration_seconds_total",
+            "counter",
+            "Time spent applying changes and rendering.",
+            format!(
+                "{:.6}",
+                self.rebuild_micros_total.load(Relaxed) as f64 / 1e6
+            ),
+        );
+        g(
+            &mut o,
+            "herald_last_rebuild_duration_seconds",
+            "gauge",
+            "Duration of the last rebuild.",
+            format!("{:.6}", self.rebuild_micros_last.load(Relaxed) as f64 / 1e6),
+        );
+        let _ = write!(o, "# HELP herald_http_requests_total HTTP requests by route kind and status.\n# TYPE herald_http_requests_total counter\n");
+        let (mut ok, mut not_modified) = (0u64, 0u64);
+        for (r, route) in ROUTE_KINDS.iter().enumerate() {
+            for (s, status) in STATUSES.iter().enumerate() {
+                let n = self.requests[r][s].load(Relaxed);
+                if n == 0 {
+                    continue;
+                }
+                let status = if *status == 0 {
+                    "other".to_string()
+                } else {
+                    status.to_string()
+                };
+                let _ = writeln!(
+                    o,
+                    "herald_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                );
+                if r < 5 {
+                    match s {
+                        0 => ok += n,
+                        1 => not_modified += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let ratio = if ok + not_modified == 0 {
+            0.0
+        } else {
+            not_modified as f64 / (ok + not_modified) as f64
+        };
+        g(
+            &mut o,
+            "herald_http_not_modified_ratio",
+            "gauge",
+            "Share of 304 among 200+304 responses on rendered routes.",
+            format!("{ratio:.6}"),
+        );
+        g(
+            &mut o,
+            "herald_last_change_timestamp_seconds",
+            "gauge",
+            "Unix time of the last content change applied.",
+            self.last_change.load(Relaxed).to_string(),
+        );
+        g(
+            &mut o,
+            "herald_rescans_total",
+            "counter",
+            "Full rescans of the content dir.",
+            self.rescans.load(Relaxed).to_string(),
+        );
+        g(
+            &mut o,
+            "herald_state_errors_total",
+            "counter",
+            "Failed writes to the state store.",
+            self.state_errors.load(Relaxed).to_string(),
+        );
+        g(
+            &mut o,
+            "herald_watch_errors_total",
+            "counter",
+            "File watcher errors.",
+            self.watch_errors.load(Relaxed).to_string(),
+        );
+        g(
+            &mut o,
+            "herald_http_connections_open",
+            "gauge",
+            "Open HTTP connections.",
+            self.connections_open.load(Relaxed).to_string(),
+        );
+        g(
+            &mut o,
+            "herald_http_connections_total",
+            "counter",
+            "Accepted HTTP connections.",
+            self.connections_total.load(Relaxed).to_string(),
+        );
+        o
+    }
+}

@@ -1,0 +1,309 @@
+//! Watching the content dir: OS file events (notify) turned into debounced [`Change`] hints
+//! for the engine, with polling as the fallback.
+//!
+//! Debouncing: a path is handed over once its writer has closed it (inotify's close-write)
+//! or it has been quiet for the debounce time. A file still open for writing after that
+//! (found in /proc on Linux) waits until it is closed, so a half-written file is never
+//! published. Events that pile up are handed over together, as one batch.
+//!
+//! Events are hints: the engine stats every path. Queue overflows and watch errors become a
+//! full rescan; a content dir that disappears is watched again when it comes back.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+use notify::{EventKind, RecursiveMode, Watcher as _};
+use tracing::{debug, info, warn};
+
+use crate::config::{Config, WatchMode};
+use crate::engine::{Change, Msg};
+use crate::metrics::Metrics;
+
+/// A running watcher; dropping it stops the thread.
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    root: PathBuf,
+    mode: WatchMode,
+    debounce: Duration,
+    poll: Duration,
+}
+
+pub fn spawn(cfg: &Config, engine: Sender<Msg>, metrics: Arc<Metrics>) -> Watcher {
+    let stop = Arc::new(AtomicBool::new(false));
+    let settings = Settings {
+        root: cfg.content_dir.clone(),
+        mode: cfg.watch.mode,
+        debounce: cfg.watch.debounce,
+        poll: cfg.watch.poll_interval,
+    };
+    let thread = (settings.mode != WatchMode::Off).then(|| {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("herald-watch".into())
+            .spawn(move || run(settings, engine, metrics, stop))
+            .expect("spawning a thread only fails when the OS is out of resources")
+    });
+    Watcher { stop, thread }
+}
+
+/// The identity of the content dir: if it changes, the dir was replaced.
+fn dir_id(root: &Path) -> Option<(u64, u64)> {
+    let m = std::fs::metadata(root).ok().filter(|m| m.is_dir())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    Some((0, 0))
+}
+
+fn run(s: Settings, engine: Sender<Msg>, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) {
+    let mut polling = s.mode == WatchMode::Poll;
+    while !stop.load(Relaxed) {
+        if polling {
+            poll(&s, &engine, &stop);
+            return;
+        }
+        // Wait for the content dir to exist.
+        let Some(id) = dir_id(&s.root) else {
+            std::thread::sleep(s.poll.min(Duration::from_secs(1)));
+            continue;
+        };
+        let (raw_tx, raw_rx) = mpsc::channel();
+        let watcher = notify::recommended_watcher(move |ev| {
+            let _ = raw_tx.send(ev);
+        })
+        .and_then(|mut w| w.watch(&s.root, RecursiveMode::Recursive).map(|()| w));
+        let watcher = match watcher {
+            Ok(w) => w,
+            Err(e) => {
+                metrics.watch_errors.fetch_add(1, Relaxed);
+                warn!(error = %e, dir = %s.root.display(), "cannot watch the content dir (inotify limits?); falling back to polling");
+                polling = true;
+                continue;
+            }
+        };
+        info!(dir = %s.root.display(), "watching");
+        let replaced = debounce_loop(&s, raw_rx, &engine, &metrics, &stop, id);
+        drop(watcher);
+        if replaced {
+            warn!(dir = %s.root.display(), "content dir disappeared or was replaced; watching it again when it is back");
+            let _ = engine.send(Msg::Changes(vec![Change::Rescan]));
+        }
+    }
+}
+
+/// Polling mode: compare the whole dir every interval (the engine only re-reads files whose
+/// size, mtime or inode changed).
+fn poll(s: &Settings, engine: &Sender<Msg>, stop: &AtomicBool) {
+    info!(dir = %s.root.display(), interval_ms = s.poll.as_millis() as u64, "polling");
+    while !stop.load(Relaxed) {
+        std::thread::sleep(s.poll);
+        if engine.send(Msg::Changes(vec![Change::Rescan])).is_err() {
+            return;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    first: Instant,
+    last: Instant,
+    /// Written to since the last close-write: the writer may not be done.
+    open_write: bool,
+}
+
+/// Collects raw events and hands over ready paths. Returns true when the content dir was
+/// removed or replaced (the watch must be set up again).
+fn debounce_loop(
+    s: &Settings,
+    raw: mpsc::Receiver<notify::Result<notify::Event>>,
+    engine: &Sender<Msg>,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+    id: (u64, u64),
+) -> bool {
+    let settle = s.debounce.min(Duration::from_millis(20));
+    let hold = (s.debounce * 20).max(Duration::from_secs(5));
+    let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
+    let mut renames: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut last_event = Instant::now();
+    let mut last_check = Instant::now();
+    while !stop.load(Relaxed) {
+        let tick = if pending.is_empty() && renames.is_empty() {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_millis(5)
+        };
+        match raw.recv_timeout(tick) {
+            Ok(Ok(ev)) => {
+                last_event = Instant::now();
+                if ev.need_rescan() {
+                    warn!("file event queue overflowed; rescanning");
+                    pending.clear();
+                    renames.clear();
+                    let _ = engine.send(Msg::Changes(vec![Change::Rescan]));
+                    continue;
+                }
+                note(&mut pending, &mut renames, ev);
+            }
+            Ok(Err(e)) => {
+                metrics.watch_errors.fetch_add(1, Relaxed);
+                warn!(error = %e, "file watch error; rescanning");
+                let _ = engine.send(Msg::Changes(vec![Change::Rescan]));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return true,
+        }
+        let now = Instant::now();
+        if last_check.elapsed() >= Duration::from_millis(500) {
+            last_check = now;
+            if dir_id(&s.root) != Some(id) {
+                return true;
+            }
+        }
+        // Hand over once the burst has settled, or when something has waited a full debounce.
+        let quiet = now.duration_since(last_event) >= settle;
+        let ready = |p: &Pending| {
+            now.duration_since(p.last) >= if p.open_write { s.debounce } else { settle }
+        };
+        let overdue = pending
+            .values()
+            .any(|p| ready(p) && now.duration_since(p.last) >= s.debounce);
+        if !(quiet || overdue) || (pending.is_empty() && renames.is_empty()) {
+            continue;
+        }
+        let mut batch: Vec<Change> = renames
+            .drain(..)
+            .map(|(from, to)| Change::Renamed { from, to })
+            .collect();
+        let mut ready_paths: Vec<PathBuf> = Vec::new();
+        for (path, p) in pending.iter_mut() {
+            if !ready(p) {
+                continue;
+            }
+            // Still open for writing: wait another debounce, up to `hold` in all.
+            if p.open_write && now.duration_since(p.first) < hold && is_open_for_writing(path) {
+                p.last = now;
+                continue;
+            }
+            ready_paths.push(path.clone());
+        }
+        for path in ready_paths {
+            pending.remove(&path);
+            batch.push(Change::Touched(path));
+        }
+        if !batch.is_empty() {
+            debug!(changes = batch.len(), "handing over changes");
+            if engine.send(Msg::Changes(batch)).is_err() {
+                return false;
+            }
+        }
+    }
+    false
+}
+
+fn mark(pending: &mut HashMap<PathBuf, Pending>, p: &Path, open_write: Option<bool>) {
+    let now = Instant::now();
+    let e = pending.entry(p.to_path_buf()).or_insert(Pending {
+        first: now,
+        last: now,
+        open_write: false,
+    });
+    e.last = now;
+    if let Some(w) = open_write {
+        e.open_write = w;
+    }
+}
+
+fn note(
+    pending: &mut HashMap<PathBuf, Pending>,
+    renames: &mut Vec<(PathBuf, PathBuf)>,
+    ev: notify::Event,
+) {
+    // None: leave the open-for-writing flag as it is.
+    let open_write = match ev.kind {
+        // Our own reads produce open/close-nowrite events: ignore every access but close-write.
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(false),
+        EventKind::Access(_) => return,
+        EventKind::Create(CreateKind::File) => Some(true),
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if ev.paths.len() == 2 => {
+            let (from, to) = (ev.paths[0].clone(), ev.paths[1].clone());
+            pending.remove(&from);
+            mark(pending, &to, Some(false));
+            renames.push((from, to));
+            return;
+        }
+        EventKind::Modify(ModifyKind::Name(_)) => Some(false),
+        EventKind::Modify(ModifyKind::Metadata(_)) => None,
+        EventKind::Modify(_) => Some(true),
+        _ => Some(false),
+    };
+    for p in &ev.paths {
+        mark(pending, p, open_write);
+    }
+}
+
+/// True when some process has `path` open for writing (Linux: /proc/*/fdinfo flags). Best
+/// effort: processes we may not inspect are not seen.
+#[cfg(target_os = "linux")]
+fn is_open_for_writing(path: &Path) -> bool {
+    let Ok(target) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    for p in procs.flatten() {
+        let name = p.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).ok().as_deref() != Some(target.as_path()) {
+                continue;
+            }
+            let info = std::fs::read_to_string(p.path().join("fdinfo").join(fd.file_name()))
+                .unwrap_or_default();
+            let flags = info
+                .lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+                .unwrap_or(0);
+            // O_WRONLY = 1, O_RDWR = 2.
+            if flags & 0o3 != 0 {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_open_for_writing(_path: &Path) -> bool {
+    false
+}

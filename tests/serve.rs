@@ -1,0 +1,407 @@
+//! `herald serve` end to end: the real binary on port 0 over a temp content dir.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn serve_site() -> (Site, TestServer) {
+    let site = Site::new("content", "serve.toml");
+    let server = TestServer::start(&site, &[]);
+    (site, server)
+}
+
+fn atom(server: &TestServer) -> String {
+    server.get("/feed.atom").text()
+}
+
+fn entry_field(feed: &str, title: &str, field: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(feed).unwrap();
+    let entry = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("entry"))
+        .find(|e| {
+            e.children()
+                .any(|c| c.has_tag_name("title") && c.text() == Some(title))
+        })?;
+    entry
+        .children()
+        .find(|c| c.has_tag_name(field))
+        .and_then(|c| c.text())
+        .map(str::to_string)
+}
+
+#[test]
+fn serves_exactly_what_build_writes() {
+    let site = Site::new("content", "serve.toml");
+    let out = site.build("out");
+    let server = TestServer::start(&site, &[]);
+    for path in files(&out) {
+        let r = server.get(&format!("/{path}"));
+        assert_eq!(r.status, 200, "/{path}");
+        assert_eq!(
+            r.body,
+            std::fs::read(out.join(&path)).unwrap(),
+            "/{path} differs from build output"
+        );
+    }
+    assert_eq!(
+        server.get("/").body,
+        std::fs::read(out.join("index.html")).unwrap()
+    );
+    let types = [
+        ("/feed.rss", "application/rss+xml; charset=utf-8"),
+        ("/feed.atom", "application/atom+xml; charset=utf-8"),
+        ("/feed.json", "application/feed+json; charset=utf-8"),
+        ("/feeds.opml", "text/x-opml; charset=utf-8"),
+        ("/index.html", "text/html; charset=utf-8"),
+    ];
+    for (path, ct) in types {
+        let r = server.get(path);
+        assert_eq!(r.header("content-type"), Some(ct), "{path}");
+        assert_eq!(
+            r.header("cache-control"),
+            Some("public, max-age=120"),
+            "{path}"
+        );
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{path}");
+    }
+    assert_eq!(
+        server.get("/feed.atom").header("link"),
+        Some("<https://news.example.com/feed.atom>; rel=\"self\"")
+    );
+}
+
+#[test]
+fn conditional_get_with_both_validators() {
+    let (_site, server) = serve_site();
+    let r = server.get("/feed.atom");
+    let etag = r.header("etag").unwrap().to_string();
+    let lm = r.header("last-modified").unwrap().to_string();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong etag: {etag}"
+    );
+    let weak = format!("W/{etag}");
+    let list = format!("\"nope\", {etag}");
+    for inm in [etag.as_str(), weak.as_str(), list.as_str(), "*"] {
+        let r = server.request("GET", "/feed.atom", &[("If-None-Match", inm)]);
+        assert_eq!(r.status, 304, "If-None-Match: {inm}");
+        assert!(r.body.is_empty());
+        assert_eq!(r.header("etag"), Some(etag.as_str()));
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+        assert!(r.header("cache-control").is_some());
+    }
+    // A non-matching tag wins over a matching date.
+    let r = server.request(
+        "GET",
+        "/feed.atom",
+        &[("If-None-Match", "\"other\""), ("If-Modified-Since", &lm)],
+    );
+    assert_eq!(r.status, 200);
+    // Dates are compared as times: equal, later (made up) → 304; earlier → 200; garbage → 200.
+    assert_eq!(
+        server
+            .request("GET", "/feed.atom", &[("If-Modified-Since", &lm)])
+            .status,
+        304
+    );
+    let later = "Fri, 31 Dec 2100 23:59:59 GMT";
+    assert_eq!(
+        server
+            .request("GET", "/feed.atom", &[("If-Modified-Since", later)])
+            .status,
+        304
+    );
+    let earlier = "Sat, 01 Jan 2000 00:00:00 GMT";
+    assert_eq!(
+        server
+            .request("GET", "/feed.atom", &[("If-Modified-Since", earlier)])
+            .status,
+        200
+    );
+    assert_eq!(
+        server
+            .request("GET", "/feed.atom", &[("If-Modified-Since", "yesterday")])
+            .status,
+        200
+    );
+}
+
+#[test]
+fn compressed_bodies_decompress_to_identity() {
+    let (_site, server) = serve_site();
+    let plain = server.get("/feed.rss");
+    let gz = server.request("GET", "/feed.rss", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, plain.body);
+    let br = server.request("GET", "/feed.rss", &[("Accept-Encoding", "gzip, br")]);
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    let mut out = Vec::new();
+    brotli::BrotliDecompress(&mut &br.body[..], &mut out).unwrap();
+    assert_eq!(out, plain.body);
+    let no_br = server.request("GET", "/feed.rss", &[("Accept-Encoding", "br;q=0, gzip")]);
+    assert_eq!(no_br.header("content-encoding"), Some("gzip"));
+    let ident = server.request("GET", "/feed.rss", &[("Accept-Encoding", "identity")]);
+    assert_eq!(ident.header("content-encoding"), None);
+    let tags = [plain.header("etag"), gz.header("etag"), br.header("etag")];
+    assert!(
+        tags[0] != tags[1] && tags[1] != tags[2] && tags[0] != tags[2],
+        "{tags:?}"
+    );
+    // A 304 for the gzip variant needs the gzip tag.
+    let r = server.request(
+        "GET",
+        "/feed.rss",
+        &[
+            ("Accept-Encoding", "gzip"),
+            ("If-None-Match", gz.header("etag").unwrap()),
+        ],
+    );
+    assert_eq!(r.status, 304);
+}
+
+#[test]
+fn head_405_404_healthz_metrics() {
+    let (_site, server) = serve_site();
+    let get = server.get("/feed.json");
+    let head = server.request("HEAD", "/feed.json", &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    for h in ["content-length", "etag", "content-type", "last-modified"] {
+        assert_eq!(head.header(h), get.header(h), "{h}");
+    }
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        let r = server.request(method, "/feed.atom", &[("Content-Length", "0")]);
+        assert_eq!(r.status, 405, "{method}");
+        assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    }
+    for path in [
+        "/nope",
+        "/../../etc/passwd",
+        "/content/welcome.md",
+        "/feed.atom/",
+        "/articles/",
+    ] {
+        let r = server.get(path);
+        assert_eq!(r.status, 404, "{path}");
+        assert!(r.body.len() < 100);
+    }
+    assert_eq!(server.get("/healthz").text(), "ok\n");
+    let m = server.get("/metrics").text();
+    for name in [
+        "herald_articles_indexed 15",
+        "herald_articles_skipped_total{reason=\"draft\"} 1",
+        "herald_rebuilds_total",
+        "herald_rebuild_duration_seconds_total",
+        "herald_http_requests_total{route=\"json\",status=\"200\"}",
+        "herald_http_not_modified_ratio",
+        "herald_last_change_timestamp_seconds",
+    ] {
+        assert!(m.contains(name), "{name} missing from /metrics:\n{m}");
+    }
+}
+
+#[test]
+fn live_add_edit_rename_delete_and_new_folders() {
+    let (site, server) = serve_site();
+    let c = site.content();
+    std::fs::write(
+        c.join("live.md"),
+        "---\ntitle: Live one\ndate: 2020-05-05\n---\nFirst version.\n",
+    )
+    .unwrap();
+    server.wait_until("new file served", || atom(&server).contains("Live one"));
+    let feed = atom(&server);
+    let id = entry_field(&feed, "Live one", "id").unwrap();
+    let updated = entry_field(&feed, "Live one", "updated").unwrap();
+    // Editing keeps the id and moves `updated` (one-second resolution: wait for a new second).
+    let start = Instant::now();
+    while chrono::Utc::now().format("%S").to_string() == updated[17..19]
+        && start.elapsed() < Duration::from_secs(2)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(
+        c.join("live.md"),
+        "---\ntitle: Live one\ndate: 2020-05-05\n---\nSecond version.\n",
+    )
+    .unwrap();
+    server.wait_until("edit served", || atom(&server).contains("Second version"));
+    let feed = atom(&server);
+    assert_eq!(entry_field(&feed, "Live one", "id").unwrap(), id);
+    assert!(
+        entry_field(&feed, "Live one", "updated").unwrap() > updated,
+        "updated must move"
+    );
+    // A rename keeps the id.
+    std::fs::create_dir_all(c.join("moved")).unwrap();
+    std::fs::rename(c.join("live.md"), c.join("moved/live-renamed.md")).unwrap();
+    server.wait_until("rename applied", || {
+        server
+            .get("/metrics")
+            .text()
+            .contains("herald_rebuilds_total")
+            && {
+                let f = atom(&server);
+                f.contains("Second version")
+                    && entry_field(&f, "Live one", "id").as_deref() == Some(id.as_str())
+            }
+    });
+    // A folder made after start, with a file written right away, is watched.
+    std::fs::create_dir_all(c.join("new/deeper")).unwrap();
+    std::fs::write(c.join("new/deeper/n.txt"), "Deep new article\n\nBody.\n").unwrap();
+    server.wait_until("file in new folder served", || {
+        atom(&server).contains("Deep new article")
+    });
+    std::fs::write(c.join("new/deeper/m.txt"), "Second deep article\n\nBody.\n").unwrap();
+    server.wait_until("second file in new folder served", || {
+        atom(&server).contains("Second deep article")
+    });
+    // Deleting removes it from every feed; so does deleting a whole folder.
+    std::fs::remove_file(c.join("moved/live-renamed.md")).unwrap();
+    server.wait_until("delete applied", || !atom(&server).contains("Live one"));
+    std::fs::remove_dir_all(c.join("new")).unwrap();
+    server.wait_until("folder delete applied", || {
+        !atom(&server).contains("Deep new article")
+    });
+    // Moving a folder in from outside adds its articles.
+    let outside = site.dir.path().join("incoming");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("x.txt"), "Moved in from outside\n\nBody.\n").unwrap();
+    std::fs::rename(&outside, c.join("incoming")).unwrap();
+    server.wait_until("moved-in folder served", || {
+        atom(&server).contains("Moved in from outside")
+    });
+}
+
+#[test]
+fn category_feed_follows_changes() {
+    let (site, server) = serve_site();
+    std::fs::write(
+        site.content().join("cat.md"),
+        "---\ntitle: Brand new category entry\ncategories: [Brand New]\n---\nx\n",
+    )
+    .unwrap();
+    server.wait_until("category feed appears", || {
+        server.get("/categories/brand-new/feed.atom").status == 200
+    });
+    std::fs::remove_file(site.content().join("cat.md")).unwrap();
+    server.wait_until("category feed goes", || {
+        server.get("/categories/brand-new/feed.atom").status == 404
+    });
+}
+
+#[test]
+fn a_file_written_in_two_parts_is_never_served_truncated() {
+    let (site, server) = serve_site();
+    let path = site.content().join("slow.md");
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(b"---\ntitle: Slow writer\n---\nFirst half of the body, ")
+        .unwrap();
+    f.flush().unwrap();
+    let pause_until = Instant::now() + Duration::from_millis(800);
+    while Instant::now() < pause_until {
+        assert!(
+            !atom(&server).contains("Slow writer"),
+            "published while the writer still had the file open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f.write_all(b"second half.\n").unwrap();
+    drop(f);
+    server.wait_until("complete file served", || {
+        atom(&server).contains("second half.")
+    });
+}
+
+#[test]
+fn restart_keeps_ids_dates_and_last_modified() {
+    let site = Site::new("content", "serve.toml");
+    let server = TestServer::start(&site, &[]);
+    let before = server.get("/feed.atom");
+    let before_rss = server.get("/feed.rss").text();
+    assert!(server.stop().success());
+    let server = TestServer::start(&site, &[]);
+    let after = server.get("/feed.atom");
+    assert_eq!(before.body, after.body, "a restart changed the Atom feed");
+    assert_eq!(before.header("etag"), after.header("etag"));
+    assert_eq!(
+        before.header("last-modified"),
+        after.header("last-modified")
+    );
+    assert_eq!(before_rss, server.get("/feed.rss").text());
+    // Deleting an article while stopped: Last-Modified must not go backwards.
+    assert!(server.stop().success());
+    std::fs::remove_file(site.content().join("plain/note.txt")).unwrap();
+    let server = TestServer::start(&site, &[]);
+    let after = server.get("/feed.atom");
+    let t =
+        |r: &HttpResponse| httpdate::parse_http_date(r.header("last-modified").unwrap()).unwrap();
+    assert!(t(&after) >= t(&before), "Last-Modified went backwards");
+    assert_ne!(before.header("etag"), after.header("etag"));
+}
+
+#[test]
+fn slowloris_is_closed_while_others_are_served() {
+    let (_site, server) = serve_site();
+    let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
+    slow.write_all(b"GET /feed.atom HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = Instant::now();
+    // Other clients are served meanwhile.
+    for _ in 0..5 {
+        assert_eq!(server.get("/feed.atom").status, 200);
+    }
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    // The server closes the connection (EOF, perhaps after a 408) within the timeout.
+    let closed = loop {
+        match slow.read(&mut buf) {
+            Ok(0) | Err(_) => break true,
+            Ok(_) => continue,
+        }
+    };
+    assert!(closed);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "slow client kept for {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_serving_and_a_good_one_applies() {
+    let site = Site::new("content", "serve.toml");
+    let config = site.dir.path().join("herald.toml");
+    std::fs::copy(fixtures().join("config/serve.toml"), &config).unwrap();
+    let server = TestServer::start_with_config(&site, &config, &[]);
+    std::fs::write(&config, "[site]\ntitle = \n").unwrap();
+    server.signal("HUP");
+    server.wait_until("reload rejected", || server.log_contains("invalid config"));
+    assert_eq!(server.get("/feed.atom").status, 200);
+    assert!(atom(&server).contains("<title>Fixture News</title>"));
+    let good = std::fs::read_to_string(fixtures().join("config/serve.toml"))
+        .unwrap()
+        .replace("Fixture News", "Reloaded News");
+    std::fs::write(&config, good).unwrap();
+    server.signal("HUP");
+    server.wait_until("new title served", || {
+        atom(&server).contains("<title>Reloaded News</title>")
+    });
+}
+
+#[test]
+fn sigterm_exits_zero() {
+    let (_site, server) = serve_site();
+    assert_eq!(server.get("/healthz").status, 200);
+    let status = server.stop();
+    assert_eq!(status.code(), Some(0));
+}
