@@ -199,8 +199,8 @@ impl Engine {
         debug!("engine stopped");
     }
 
+    /// Applies a new config (RELOADING=1 was sent by whoever received SIGHUP).
     fn reload(&mut self, cfg: Config) {
-        systemd::reloading();
         let old = std::mem::replace(&mut self.cfg, Arc::new(cfg));
         if old.state_file() != self.cfg.state_file()
             || old.site.tag_authority != self.cfg.site.tag_authority
@@ -237,18 +237,17 @@ impl Engine {
             return;
         }
         let started = Instant::now();
+        if changes.contains(&Change::Rescan) {
+            // A rescan sees everything, renames included (content-hash takeover).
+            self.rescan(false, false);
+            return;
+        }
         let mut touched: BTreeSet<String> = BTreeSet::new();
         let mut gone: BTreeSet<String> = BTreeSet::new();
         let mut changed: Vec<Pair> = Vec::new();
         for c in changes {
             match c {
-                Change::Rescan => {
-                    self.rescan(false, false);
-                    // The rescan saw everything; remaining hints are covered.
-                    touched.clear();
-                    gone.clear();
-                    changed.clear();
-                }
+                Change::Rescan => unreachable!("handled above"),
                 Change::Renamed { from, to } => match (self.rel(&from), self.rel(&to)) {
                     (Some(f), Some(t)) if !f.is_empty() && !t.is_empty() => {
                         changed.extend(self.rename(&f, &t));
@@ -780,7 +779,10 @@ impl Engine {
             ms = took.as_millis() as u64,
             "published"
         );
-        systemd::status(&self.status());
+        // The first STATUS= goes out with READY=1, from the caller.
+        if self.generation > 1 {
+            systemd::status(&self.status());
+        }
     }
 }
 

@@ -102,6 +102,7 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
             _ = int.recv() => break,
             _ = hup.recv() => {
                 info!("SIGHUP: reloading the config");
+                systemd::reloading();
                 match Config::load(&overrides) {
                     Ok(new) => {
                         let rewatch = new.content_dir != current.content_dir || new.watch != current.watch;
@@ -120,6 +121,8 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
                     }
                     Err(e) => {
                         error!(error = format!("{e:#}"), "invalid config; keeping the old one");
+                        // The old config keeps serving: the reload is over.
+                        systemd::ready("reload failed: invalid config; still serving the old one");
                     }
                 }
             }
