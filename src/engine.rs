@@ -19,13 +19,13 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::content::{self, Document, Loader, Skipped};
+use crate::dates::RawDate;
 use crate::index::Index;
-use crate::ingest;
 use crate::metrics::Metrics;
-use crate::model::Article;
+use crate::model::{Article, Content};
 use crate::render::{self, Kind, Pages};
-use crate::site::{body_tag, Rendered, Snapshot};
-use crate::state::{self, Batch, Record, State};
+use crate::site::{self, body_tag, Rendered, Snapshot};
+use crate::state::{self, Batch, DocKey, Record, State};
 use crate::systemd;
 
 /// What the engine is told.
@@ -88,8 +88,11 @@ pub struct Engine {
     stamps: HashMap<String, Stamp>,
     /// Skip messages already logged, so rescans do not repeat them.
     logged: HashSet<(String, String)>,
-    routes: HashMap<String, Arc<Rendered>>,
+    routes: Arc<HashMap<String, Arc<Rendered>>>,
+    /// Per feed/list route: ETag tag and Last-Modified (also kept in the state).
     route_lm: HashMap<String, (String, i64)>,
+    /// When the settings that shape pages last changed: the least Last-Modified of a page.
+    config_epoch: i64,
     epoch: DateTime<FixedOffset>,
     generation: u64,
     last_change: i64,
@@ -131,6 +134,9 @@ impl Engine {
         let now = now_secs();
         let epoch = crate::site_epoch(&state, utc(now)).unwrap_or_else(|_| utc(now).fixed_offset());
         let route_lm = state.load_routes().unwrap_or_default();
+        let config_epoch = state
+            .config_epoch(&render_fingerprint(&cfg), now)
+            .unwrap_or(now);
         Engine {
             loader: Loader::new(&cfg),
             cfg,
@@ -140,8 +146,9 @@ impl Engine {
             unsaved: HashMap::new(),
             stamps: HashMap::new(),
             logged: HashSet::new(),
-            routes: HashMap::new(),
+            routes: Arc::default(),
             route_lm,
+            config_epoch,
             epoch,
             generation: 0,
             last_change: now,
@@ -213,6 +220,10 @@ impl Engine {
             warn!("server.listen changed: new addresses take effect after a restart");
         }
         self.loader = Loader::new(&self.cfg);
+        self.config_epoch = self
+            .state
+            .config_epoch(&render_fingerprint(&self.cfg), now_secs())
+            .unwrap_or_else(|_| now_secs());
         // Parse settings may have changed: read everything again, render everything.
         self.stamps.clear();
         self.index = Index::new();
@@ -267,7 +278,7 @@ impl Engine {
                 }
             }
         }
-        changed.extend(self.apply(touched, gone, false));
+        changed.extend(self.apply(touched, gone, false, false));
         self.publish(changed, false, started);
     }
 
@@ -349,6 +360,7 @@ impl Engine {
     fn rescan(&mut self, initial: bool, full_render: bool) {
         let started = Instant::now();
         self.metrics.rescans.fetch_add(1, Relaxed);
+        let t_scan = Instant::now();
         let scan = match content::scan(self.root()) {
             Ok(s) => s,
             Err(e) => {
@@ -362,6 +374,11 @@ impl Engine {
                 return;
             }
         };
+        debug!(
+            files = scan.files.len(),
+            ms = t_scan.elapsed().as_millis() as u64,
+            "phase: scan"
+        );
         for s in &scan.skipped {
             self.log_skip(s);
         }
@@ -374,7 +391,7 @@ impl Engine {
             .cloned()
             .collect();
         let touched: BTreeSet<String> = scan.files.iter().cloned().collect();
-        let changed = self.apply(touched, gone, initial);
+        let changed = self.apply(touched, gone, initial, true);
         self.publish(changed, full_render, started);
     }
 
@@ -392,11 +409,17 @@ impl Engine {
 
     /// Re-reads the touched files whose stamp changed, removes the gone ones, and updates
     /// the state and the index. Returns (old, new) for every article that changed.
+    ///
+    /// Each file is parsed, turned into an article with the record it most likely has, and
+    /// its page rendered and compressed, all in the parallel stage: no uncompressed body
+    /// outlives its file. The state sync then fixes ids and slugs; the rare article whose
+    /// dates it changes (renamed while herald was not running) is rendered again.
     fn apply(
         &mut self,
         touched: BTreeSet<String>,
         mut gone: BTreeSet<String>,
         initial: bool,
+        scanned: bool,
     ) -> Vec<Pair> {
         let mut to_load = Vec::new();
         let mut stamps = Vec::new();
@@ -414,17 +437,44 @@ impl Engine {
             to_load.push(rel);
             stamps.push(st);
         }
-        let results = ingest::load_many(&self.loader, &to_load);
-        let mut docs: Vec<Document> = Vec::new();
-        for ((rel, st), result) in to_load.into_iter().zip(stamps).zip(results) {
+        let now = now_secs();
+        if initial && self.records.is_empty() {
+            match self.state.all_records() {
+                Ok(r) => self.records = r,
+                Err(e) => self.state_failed(&e),
+            }
+        }
+        let t_load = Instant::now();
+        let loaded: Vec<Result<Loaded, Skipped>> = {
+            let (loader, cfg, records) = (&self.loader, &*self.cfg, &self.records);
+            to_load
+                .par_iter()
+                .with_min_len(32)
+                .map(|rel| {
+                    let doc = if scanned {
+                        loader.load_scanned(rel)
+                    } else {
+                        loader.load(rel)
+                    }?;
+                    Ok(prepare(doc, records.get(rel), cfg, now))
+                })
+                .collect()
+        };
+        debug!(
+            files = to_load.len(),
+            ms = t_load.elapsed().as_millis() as u64,
+            "phase: load"
+        );
+        let mut ready: Vec<Loaded> = Vec::new();
+        for ((rel, st), result) in to_load.into_iter().zip(stamps).zip(loaded) {
             match result {
-                Ok(doc) => {
+                Ok(l) => {
                     self.logged.retain(|(p, _)| p != &rel);
-                    for w in &doc.warnings {
+                    for w in &l.warnings {
                         warn!(path = %rel, "{w}");
                     }
                     self.stamps.insert(rel, st);
-                    docs.push(doc);
+                    ready.push(l);
                 }
                 Err(s) => {
                     self.log_skip(&s);
@@ -436,11 +486,9 @@ impl Engine {
             }
         }
         for rel in &gone {
-            if self.index.get(rel).is_none() {
-                // A skipped file that is gone or still bad: forget its stamp only if gone.
-                if !self.root().join(rel).exists() {
-                    self.stamps.remove(rel);
-                }
+            // A skipped file that is gone or still bad: forget its stamp only if gone.
+            if self.index.get(rel).is_none() && !self.root().join(rel).exists() {
+                self.stamps.remove(rel);
             }
         }
         let removes: Vec<String> = gone
@@ -448,8 +496,12 @@ impl Engine {
             .filter(|p| self.records.contains_key(*p) || self.index.get(p).is_some())
             .cloned()
             .collect();
-        let now = now_secs();
-        let records = self.assign(&docs, removes, now, initial);
+        let t_assign = Instant::now();
+        let keys: Vec<DocKey> = ready.iter().map(|l| l.key.clone()).collect();
+        let records = self.assign(&keys, removes, now, initial);
+        drop(keys);
+        debug!(ms = t_assign.elapsed().as_millis() as u64, "phase: state");
+        let t_index = Instant::now();
         let mut changed = Vec::new();
         for rel in &gone {
             if let Some(old) = self.index.remove(rel) {
@@ -459,16 +511,13 @@ impl Engine {
                 self.stamps.remove(rel);
             }
         }
-        docs.sort_by(|a, b| a.path.cmp(&b.path));
-        for doc in docs {
-            let Some(rec) = records.get(&doc.path) else {
+        ready.sort_by(|a, b| a.key.path.cmp(&b.key.path));
+        for l in ready {
+            let Some(rec) = records.get(&l.key.path) else {
                 continue;
             };
-            let path = doc.path.clone();
-            let (article, warnings) = Article::new(doc, rec, self.cfg.site.timezone, utc(now));
-            for w in warnings {
-                warn!(path = %path, "{w}");
-            }
+            let path = l.key.path.clone();
+            let article = finish(l, rec, &self.cfg, now);
             let before = self.index.get(&path).cloned();
             if before.as_deref() == Some(&article) {
                 continue;
@@ -479,13 +528,14 @@ impl Engine {
             }
             changed.push((before, self.index.get(&path).cloned()));
         }
+        debug!(ms = t_index.elapsed().as_millis() as u64, "phase: index");
         changed
     }
 
     /// Gets records for documents from the state store; from memory when the store fails.
     fn assign(
         &mut self,
-        docs: &[Document],
+        docs: &[DocKey],
         removes: Vec<String>,
         now: i64,
         initial: bool,
@@ -507,7 +557,7 @@ impl Engine {
                 Err(e) => self.state_failed(&e),
             }
         }
-        let refs: Vec<&Document> = docs.iter().collect();
+        let refs: Vec<&DocKey> = docs.iter().collect();
         let result = if !self.unsaved.is_empty() {
             Err(anyhow::anyhow!("state store still has unsaved records"))
         } else if initial {
@@ -547,7 +597,7 @@ impl Engine {
     /// The state store's rules, applied to the in-memory records only.
     fn assign_in_memory(
         &mut self,
-        docs: &[&Document],
+        docs: &[&DocKey],
         removes: &[String],
         now: i64,
     ) -> HashMap<String, Record> {
@@ -566,9 +616,10 @@ impl Engine {
                 }
                 rec
             } else if let Some(old) = gone_by_hash.remove(&doc.hash) {
-                self.records
-                    .remove(&old)
-                    .unwrap_or_else(|| unreachable!("gone_by_hash only holds known paths"))
+                let Some(rec) = self.records.remove(&old) else {
+                    unreachable!("gone_by_hash only holds known paths")
+                };
+                rec
             } else {
                 let base = state::tag_id(&self.cfg.site.tag_authority, &doc.path);
                 let id = (1..)
@@ -632,6 +683,7 @@ impl Engine {
         }
         let now = now_secs();
         let cfg = self.cfg.clone();
+        let t_render = Instant::now();
         let views = self.index.views();
         let specs = render::feed_specs(&views, &cfg, self.epoch);
         let mut affected: HashSet<String> = HashSet::from(["feed".to_string()]);
@@ -643,37 +695,47 @@ impl Engine {
             );
             affected.extend(a.tags.iter().map(|t| format!("tags/{}", t.slug)));
         }
-        let mut pages = Pages::new();
-        let mut live_keys = HashSet::new();
-        for spec in &specs {
-            live_keys.insert(spec.key.clone());
-            if full || affected.contains(&spec.key) {
+        let live_keys: HashSet<&str> = specs.iter().map(|s| s.key.as_str()).collect();
+        // Feeds in parallel (each renders three formats).
+        let feed_pages: Vec<Pages> = specs
+            .par_iter()
+            .filter(|spec| full || affected.contains(&spec.key))
+            .map(|spec| {
+                let mut pages = Pages::new();
                 render::render_feed(spec, &cfg, &mut pages);
-            }
+                pages
+            })
+            .collect();
+        let mut pages = Pages::new();
+        for p in feed_pages {
+            pages.extend(p);
         }
+        render::render_front(&views, &cfg, self.epoch, &mut pages);
         let mut removed: Vec<String> = Vec::new();
-        for key in affected.iter().filter(|k| !live_keys.contains(*k)) {
+        for key in affected.iter().filter(|k| !live_keys.contains(k.as_str())) {
             for ext in ["rss", "atom", "json"] {
                 removed.push(format!("/{key}/feed.{ext}"));
             }
         }
+        // Article pages are already rendered and packed: only their routes change.
+        let mut article_routes: Vec<&Arc<Article>> = Vec::new();
         if full {
-            for a in &views.all {
-                pages.insert(a.page_path(), render::article_page(a, &cfg));
-            }
+            article_routes.extend(views.all.iter());
         } else {
             for (old, new) in &changed {
                 if let Some(o) = old {
                     removed.push(format!("/{}", o.page_path()));
                 }
-                if let Some(n) = new {
-                    pages.insert(n.page_path(), render::article_page(n, &cfg));
-                }
+                article_routes.extend(new.iter());
             }
         }
-        render::render_front(&views, &cfg, self.epoch, &mut pages);
+        debug!(
+            pages = pages.len(),
+            ms = t_render.elapsed().as_millis() as u64,
+            "phase: render"
+        );
+        let t_prep = Instant::now();
 
-        // Bodies, tags and compression, in parallel; Last-Modified never goes backwards.
         struct Prepared {
             route: String,
             kind: Kind,
@@ -691,16 +753,17 @@ impl Engine {
                 updated: page.updated.map(|u| u.timestamp()),
             })
             .collect();
-        let mut routes = if full {
+        let mut routes: HashMap<String, Arc<Rendered>> = if full {
             HashMap::with_capacity(self.routes.len())
         } else {
-            self.routes.clone()
+            (*self.routes).clone()
         };
         for r in &removed {
             routes.remove(r);
         }
-        let mut to_build = Vec::new();
+        let mut warm: Vec<Arc<Rendered>> = Vec::new();
         let mut lm_updates = Vec::new();
+        let mut rebuilt = 0;
         for Prepared {
             route,
             kind,
@@ -719,25 +782,28 @@ impl Engine {
                 None => updated.unwrap_or(now).min(now),
             };
             self.route_lm.insert(route.clone(), (tag.clone(), lm));
-            if !route.starts_with("/articles/") {
-                lm_updates.push((route.clone(), tag, lm));
-            }
-            to_build.push((route, kind, body, lm));
+            lm_updates.push((route.clone(), tag.clone(), lm));
+            let self_url = kind.is_feed().then(|| cfg.url(&route));
+            let rendered = Arc::new(Rendered::from_parts(kind, body, tag, lm, self_url));
+            warm.push(rendered.clone());
+            routes.insert(route, rendered);
+            rebuilt += 1;
         }
-        let built: Vec<(String, Arc<Rendered>)> = to_build
-            .into_par_iter()
-            .map(|(route, kind, body, lm)| {
-                let self_url = kind.is_feed().then(|| cfg.url(&route));
-                // Article pages are compressed on first request; the rest now.
-                let eager = kind != Kind::Html || route == "/index.html";
-                (
-                    route,
-                    Arc::new(Rendered::new(kind, body, lm, self_url, eager)),
-                )
-            })
-            .collect();
-        let rebuilt = built.len();
-        routes.extend(built);
+        for a in article_routes {
+            // A page changes with its article or with the settings that shape pages.
+            let lm = a.updated.timestamp().max(self.config_epoch);
+            let route = format!("/{}", a.page_path());
+            let rendered = match site::article_route(a, lm) {
+                Some(r) => r,
+                None => {
+                    let page = render::article_page(a, &cfg);
+                    Rendered::new(Kind::Html, page.body, lm, None)
+                }
+            };
+            routes.insert(route, Arc::new(rendered));
+            rebuilt += 1;
+        }
+        debug!(ms = t_prep.elapsed().as_millis() as u64, "phase: routes");
         if !lm_updates.is_empty() {
             if let Err(e) = self.state.save_routes(&lm_updates) {
                 self.state_failed(&e);
@@ -746,7 +812,7 @@ impl Engine {
         if !changed.is_empty() || self.generation == 0 {
             self.last_change = now;
         }
-        self.routes = routes;
+        self.routes = Arc::new(routes);
         self.generation += 1;
         let feeds = self
             .routes
@@ -764,6 +830,8 @@ impl Engine {
             last_change: self.last_change,
         };
         self.tx.send_replace(Some(Arc::new(snapshot)));
+        // Compress what readers poll (feeds, index, OPML) now, in the background.
+        rayon::spawn(move || warm.par_iter().for_each(|r| r.warm()));
         let took = started.elapsed();
         self.metrics.rebuild(took);
         self.metrics
@@ -784,6 +852,75 @@ impl Engine {
             systemd::status(&self.status());
         }
     }
+}
+
+/// A parsed file, already an article with its page packed, waiting for its record.
+struct Loaded {
+    key: DocKey,
+    date: Option<RawDate>,
+    updated: Option<RawDate>,
+    explicit_id: bool,
+    article: Article,
+    warnings: Vec<String>,
+}
+
+/// The parallel part of loading a file: the article with the record it most likely has (its
+/// current one, or a new one made now), and its page rendered and compressed.
+fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) -> Loaded {
+    let record = match known {
+        Some(r) if r.hash == doc.hash => r.clone(),
+        Some(r) => Record {
+            hash: doc.hash.clone(),
+            changed_at: Some(utc(now)),
+            ..r.clone()
+        },
+        None => Record {
+            id: state::tag_id(&cfg.site.tag_authority, &doc.path),
+            slug: String::new(),
+            first_seen: utc(now),
+            hash: doc.hash.clone(),
+            changed_at: None,
+        },
+    };
+    let key = DocKey::of(&doc);
+    let mut warnings = std::mem::take(&mut doc.warnings);
+    let (date, updated, explicit_id) = (doc.date, doc.updated, doc.id.is_some());
+    let (article, more) = Article::new(doc, &record, cfg.site.timezone, utc(now));
+    warnings.extend(more);
+    Loaded {
+        key,
+        date,
+        updated,
+        explicit_id,
+        article: site::pack_article(article, cfg),
+        warnings,
+    }
+}
+
+/// Gives a prepared article its real record: id and slug, and new dates (and page) in the
+/// rare case the record's times differ from the ones it was prepared with.
+fn finish(l: Loaded, rec: &Record, cfg: &Config, now: i64) -> Article {
+    let mut a = l.article;
+    let (published, updated, _) =
+        crate::model::resolve_dates(l.date, l.updated, rec, cfg.site.timezone, utc(now));
+    if (published, updated) != (a.published, a.updated) {
+        a.published = published;
+        a.updated = updated;
+        a.content = Content::Html(a.content_html().into());
+        a = site::pack_article(a, cfg);
+    }
+    a.state_id = rec.id.clone();
+    if !l.explicit_id {
+        a.id = rec.id.clone();
+    }
+    a.slug = rec.slug.clone();
+    a
+}
+
+/// The settings that shape rendered pages, as one fingerprint.
+fn render_fingerprint(cfg: &Config) -> String {
+    let text = format!("{:?}|{:?}|{:?}", cfg.site, cfg.feed, cfg.labels);
+    blake3::hash(text.as_bytes()).to_hex().to_string()
 }
 
 /// Whether a path could be an article at all (cheap, by name).

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::content::{self, Document, Loader, Skipped};
 use crate::index::Index;
 use crate::model::Article;
-use crate::state::{Record, State};
+use crate::state::{DocKey, Record, State};
 
 /// The outcome of a full scan.
 pub struct Ingested {
@@ -24,8 +24,23 @@ pub struct Ingested {
 }
 
 /// Loads the given paths in parallel. Results keep the input order.
-pub fn load_many(loader: &Loader, paths: &[String]) -> Vec<Result<Document, Skipped>> {
-    paths.par_iter().map(|p| loader.load(p)).collect()
+/// `scanned`: the paths come from [`content::scan`], which applied the symlink policy.
+pub fn load_many(
+    loader: &Loader,
+    paths: &[String],
+    scanned: bool,
+) -> Vec<Result<Document, Skipped>> {
+    paths
+        .par_iter()
+        .with_min_len(64)
+        .map(|p| {
+            if scanned {
+                loader.load_scanned(p)
+            } else {
+                loader.load(p)
+            }
+        })
+        .collect()
 }
 
 /// Scans and loads the whole content dir and syncs the state (committed when `commit`).
@@ -40,14 +55,15 @@ pub fn full(
     let loader = Loader::new(cfg);
     let mut skipped = scan.skipped;
     let mut docs = Vec::with_capacity(scan.files.len());
-    for result in load_many(&loader, &scan.files) {
+    for result in load_many(&loader, &scan.files, true) {
         match result {
             Ok(doc) => docs.push(doc),
             Err(s) => skipped.push(s),
         }
     }
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    let refs: Vec<&Document> = docs.iter().collect();
+    let keys: Vec<DocKey> = docs.iter().map(DocKey::of).collect();
+    let refs: Vec<&DocKey> = keys.iter().collect();
     let records = state.sync_all(&refs, now, commit)?;
     let (index, warnings) = assemble(docs, &records, cfg, now);
     Ok(Ingested {

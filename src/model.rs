@@ -1,6 +1,11 @@
 //! The finished entry: a [`Document`] joined with what the state store remembers about it
 //! (id, slug, first-seen time, last content change). Plain data, no I/O.
 
+use std::borrow::Cow;
+use std::io::Read;
+use std::sync::Arc;
+
+use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 
@@ -76,6 +81,63 @@ impl Person {
     }
 }
 
+/// An article's published and updated times from what it says and what the state knows:
+/// implausible dates (before 1990 or more than a day ahead) fall back to the first-seen
+/// time; `updated` is the content's last change when the article does not say.
+pub fn resolve_dates(
+    date: Option<crate::dates::RawDate>,
+    updated: Option<crate::dates::RawDate>,
+    rec: &Record,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> (DateTime<FixedOffset>, DateTime<FixedOffset>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let first_seen = rec.first_seen.with_timezone(&tz).fixed_offset();
+    let published = match date.map(|d| dates::resolve(d, tz, rec.first_seen)) {
+        Some(d) if dates::is_plausible(d, now) => d,
+        Some(d) => {
+            warnings.push(format!(
+                "implausible date {} (before 1990 or more than a day ahead); using first-seen time",
+                dates::rfc3339(d)
+            ));
+            first_seen
+        }
+        None => first_seen,
+    };
+    let changed = rec
+        .changed_at
+        .map(|c| c.with_timezone(&tz).fixed_offset())
+        .filter(|c| *c > published);
+    let updated = match updated.map(|d| dates::resolve(d, tz, rec.first_seen)) {
+        Some(d) if dates::is_plausible(d, now) && d >= published => d,
+        Some(d) => {
+            warnings.push(format!(
+                "implausible updated date {}; ignored",
+                dates::rfc3339(d)
+            ));
+            changed.unwrap_or(published)
+        }
+        None => changed.unwrap_or(published),
+    };
+    (published, updated, warnings)
+}
+
+/// Where an article's body HTML is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    /// As parsed (`build`, tests).
+    Html(Arc<str>),
+    /// Inside the article's gzip-compressed page (what `serve` keeps: the page is stored once,
+    /// and the body is `start..end` of the decompressed page).
+    Packed {
+        page: Bytes,
+        /// The page's ETag tag.
+        tag: String,
+        start: u32,
+        end: u32,
+    },
+}
+
 /// One feed entry, ready to render.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Article {
@@ -92,7 +154,8 @@ pub struct Article {
     pub updated: DateTime<FixedOffset>,
     pub authors: Vec<Person>,
     pub summary: String,
-    pub content_html: String,
+    /// The sanitised body HTML; see [`Article::content_html`].
+    pub content: Content,
     pub categories: Vec<Term>,
     pub tags: Vec<Term>,
     /// External URL given by the article, if any.
@@ -104,34 +167,7 @@ impl Article {
     /// Joins a document with its state record. Returns warnings about dates that were
     /// replaced (implausible ones: before 1990 or more than a day ahead).
     pub fn new(doc: Document, rec: &Record, tz: Tz, now: DateTime<Utc>) -> (Article, Vec<String>) {
-        let mut warnings = Vec::new();
-        let first_seen = rec.first_seen.with_timezone(&tz).fixed_offset();
-        let published = match doc.date.map(|d| dates::resolve(d, tz, rec.first_seen)) {
-            Some(d) if dates::is_plausible(d, now) => d,
-            Some(d) => {
-                warnings.push(format!(
-                    "implausible date {} (before 1990 or more than a day ahead); using first-seen time",
-                    dates::rfc3339(d)
-                ));
-                first_seen
-            }
-            None => first_seen,
-        };
-        let changed = rec
-            .changed_at
-            .map(|c| c.with_timezone(&tz).fixed_offset())
-            .filter(|c| *c > published);
-        let updated = match doc.updated.map(|d| dates::resolve(d, tz, rec.first_seen)) {
-            Some(d) if dates::is_plausible(d, now) && d >= published => d,
-            Some(d) => {
-                warnings.push(format!(
-                    "implausible updated date {}; ignored",
-                    dates::rfc3339(d)
-                ));
-                changed.unwrap_or(published)
-            }
-            None => changed.unwrap_or(published),
-        };
+        let (published, updated, warnings) = resolve_dates(doc.date, doc.updated, rec, tz, now);
         let article = Article {
             id: doc.id.clone().unwrap_or_else(|| rec.id.clone()),
             state_id: rec.id.clone(),
@@ -142,13 +178,29 @@ impl Article {
             updated,
             authors: doc.authors.iter().map(|a| Person::parse(a)).collect(),
             summary: doc.summary,
-            content_html: doc.content_html,
+            content: Content::Html(doc.content_html.into()),
             categories: doc.categories.iter().map(|c| Term::new(c)).collect(),
             tags: doc.tags.iter().map(|t| Term::new(t)).collect(),
             link: doc.link,
             hash: doc.hash,
         };
         (article, warnings)
+    }
+
+    /// The body HTML, decompressed from the article's page when it is kept packed.
+    pub fn content_html(&self) -> Cow<'_, str> {
+        match &self.content {
+            Content::Html(h) => Cow::Borrowed(h),
+            Content::Packed {
+                page, start, end, ..
+            } => {
+                let mut out = Vec::new();
+                // Our own gzip bytes: decompression cannot fail.
+                let _ = flate2::read::GzDecoder::new(&page[..]).read_to_end(&mut out);
+                let range = (*start as usize).min(out.len())..(*end as usize).min(out.len());
+                Cow::Owned(String::from_utf8_lossy(&out[range]).into_owned())
+            }
+        }
     }
 
     /// The site path of the article's own page.

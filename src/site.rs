@@ -1,15 +1,20 @@
 //! The served site: an immutable [`Snapshot`] of every route with its body, compressed
 //! variants, ETag and Last-Modified, built once per change and swapped atomically. Requests
-//! only read a snapshot; nothing here is computed per request except, once per version, the
-//! compressed variants of article pages (feeds and lists are compressed when published).
+//! only read a snapshot: nothing is read from disk, parsed or rendered per request.
+//!
+//! Feeds, the index and the OPML are kept as identity bodies with gzip and brotli variants
+//! made once per version. Article pages (one per article, so most of the memory) are kept
+//! gzip-compressed only: gzip is sent as is, and the rare client that refuses gzip gets the
+//! identity body decompressed from it.
 
-use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use crate::render::Kind;
+use crate::config::Config;
+use crate::model::{Article, Content};
+use crate::render::{self, Kind};
 
 /// A content coding herald can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,14 +42,26 @@ impl Coding {
     }
 }
 
+const ALL_CODINGS: &[Coding] = &[Coding::Brotli, Coding::Gzip, Coding::Identity];
+const PACKED_CODINGS: &[Coding] = &[Coding::Gzip, Coding::Identity];
+
+#[derive(Debug)]
+enum Repr {
+    Full {
+        identity: Bytes,
+        gzip: OnceLock<Bytes>,
+        br: OnceLock<Bytes>,
+    },
+    /// Only the gzip body is kept.
+    Packed { gzip: Bytes },
+}
+
 /// One route's current representation.
 #[derive(Debug)]
 pub struct Rendered {
     pub kind: Kind,
-    pub identity: Bytes,
-    gzip: OnceLock<Bytes>,
-    br: OnceLock<Bytes>,
-    /// Hex of the body's blake3 hash (first 20 chars): the ETag's opaque part.
+    repr: Repr,
+    /// Hex of the identity body's blake3 hash (first 20 chars): the ETag's opaque part.
     pub tag: String,
     /// Unix seconds; never goes backwards for a route.
     pub last_modified: i64,
@@ -53,36 +70,81 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    /// Builds a representation; with `eager`, the compressed variants are made now.
+    /// Builds a representation. Compressed variants are made on first use or by [`warm`].
+    ///
+    /// [`warm`]: Rendered::warm
     pub fn new(
         kind: Kind,
         body: Vec<u8>,
         last_modified: i64,
         self_url: Option<String>,
-        eager: bool,
     ) -> Rendered {
-        let r = Rendered {
-            kind,
-            tag: body_tag(&body),
-            identity: Bytes::from(body),
-            gzip: OnceLock::new(),
-            br: OnceLock::new(),
-            last_modified,
-            self_url,
-        };
-        if eager {
-            r.body(Coding::Gzip);
-            r.body(Coding::Brotli);
-        }
-        r
+        let tag = body_tag(&body);
+        Self::from_parts(kind, body, tag, last_modified, self_url)
     }
 
-    /// The body in a coding (compressed at most once per version).
-    pub fn body(&self, coding: Coding) -> &Bytes {
-        match coding {
-            Coding::Identity => &self.identity,
-            Coding::Gzip => self.gzip.get_or_init(|| gzip(&self.identity)),
-            Coding::Brotli => self.br.get_or_init(|| brotli(&self.identity)),
+    /// Like [`Rendered::new`] with the body's tag ([`body_tag`]) already computed.
+    pub fn from_parts(
+        kind: Kind,
+        body: Vec<u8>,
+        tag: String,
+        last_modified: i64,
+        self_url: Option<String>,
+    ) -> Rendered {
+        Rendered {
+            kind,
+            repr: Repr::Full {
+                identity: Bytes::from(body),
+                gzip: OnceLock::new(),
+                br: OnceLock::new(),
+            },
+            tag,
+            last_modified,
+            self_url,
+        }
+    }
+
+    /// A representation kept as gzip only (`tag` is the identity body's).
+    pub fn packed(kind: Kind, gzip: Bytes, tag: String, last_modified: i64) -> Rendered {
+        Rendered {
+            kind,
+            repr: Repr::Packed { gzip },
+            tag,
+            last_modified,
+            self_url: None,
+        }
+    }
+
+    /// The codings this representation can be sent in, best first.
+    pub fn codings(&self) -> &'static [Coding] {
+        match self.repr {
+            Repr::Full { .. } => ALL_CODINGS,
+            Repr::Packed { .. } => PACKED_CODINGS,
+        }
+    }
+
+    /// Makes the compressed variants now (the engine does this right after publishing, off the
+    /// request path; a request that comes first waits for the one being made).
+    pub fn warm(&self) {
+        if let Repr::Full { .. } = self.repr {
+            self.body(Coding::Gzip);
+            self.body(Coding::Brotli);
+        }
+    }
+
+    /// The body in a coding (compressed at most once per version). A coding not in
+    /// [`codings`](Rendered::codings) gives the identity body.
+    pub fn body(&self, coding: Coding) -> Bytes {
+        match (&self.repr, coding) {
+            (Repr::Full { identity, .. }, Coding::Identity) => identity.clone(),
+            (Repr::Full { identity, gzip, .. }, Coding::Gzip) => {
+                gzip.get_or_init(|| compress_gzip(identity, 6)).clone()
+            }
+            (Repr::Full { identity, br, .. }, Coding::Brotli) => {
+                br.get_or_init(|| compress_brotli(identity)).clone()
+            }
+            (Repr::Packed { gzip }, Coding::Gzip) => gzip.clone(),
+            (Repr::Packed { gzip }, _) => Bytes::from(gunzip(gzip)),
         }
     }
 
@@ -97,20 +159,69 @@ pub fn body_tag(body: &[u8]) -> String {
     blake3::hash(body).to_hex()[..20].to_string()
 }
 
-fn gzip(data: &[u8]) -> Bytes {
+/// gzip for article pages: a fast level and one reused compressor per thread (making a new
+/// one clears a large window buffer every time, which costs more than compressing a page).
+pub fn compress_gzip_fast(data: &[u8]) -> Bytes {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    thread_local! {
+        static DEFLATE: std::cell::RefCell<Compress> = std::cell::RefCell::new(Compress::new(Compression::new(PAGE_LEVEL), false));
+    }
+    let mut out = Vec::with_capacity(data.len() / 2 + 64);
+    // gzip header: magic, deflate, no flags, no mtime, no extra flags, unknown OS.
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+    DEFLATE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.reset();
+        loop {
+            let consumed = c.total_in() as usize;
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(256));
+            }
+            match c.compress_vec(&data[consumed..], &mut out, FlushCompress::Finish) {
+                Ok(Status::StreamEnd) => break,
+                Ok(_) => continue,
+                // Compressing into a growing Vec cannot fail; fall back to the slow path anyway.
+                Err(_) => {
+                    out = compress_gzip(data, PAGE_LEVEL).to_vec();
+                    return;
+                }
+            }
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    });
+    Bytes::from(out)
+}
+
+/// The gzip level of article pages: fast, at a small cost in size.
+const PAGE_LEVEL: u32 = 2;
+
+/// gzip at `level` (0–9).
+pub fn compress_gzip(data: &[u8], level: u32) -> Bytes {
     let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 3),
-        flate2::Compression::best(),
+        Vec::with_capacity(data.len() / 3 + 64),
+        flate2::Compression::new(level),
     );
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(data);
     Bytes::from(enc.finish().unwrap_or_default())
 }
 
-fn brotli(data: &[u8]) -> Bytes {
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() * 4);
+    // Our own gzip bytes: decompression cannot fail.
+    let _ = flate2::read::GzDecoder::new(data).read_to_end(&mut out);
+    out
+}
+
+/// Brotli quality 5: most of quality 11's gain at a small fraction of its time, which matters
+/// when a change re-compresses several large feeds.
+fn compress_brotli(data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(data.len() / 3);
     let params = brotli::enc::BrotliEncoderParams {
-        quality: 9,
+        quality: 5,
         lgwin: 22,
         ..Default::default()
     };
@@ -119,11 +230,39 @@ fn brotli(data: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// Renders an article's page and keeps it only gzip-compressed; the article's body then
+/// points into the page (so the body is stored once). Returns the article and the page's tag.
+pub fn pack_article(mut a: Article, cfg: &Config) -> Article {
+    let (page, range) = render::article_page_with_range(&a, cfg);
+    let tag = body_tag(&page);
+    let gzip = compress_gzip_fast(&page);
+    a.content = Content::Packed {
+        page: gzip,
+        tag,
+        start: range.start as u32,
+        end: range.end as u32,
+    };
+    a
+}
+
+/// The route of a packed article page, if the article is packed.
+pub fn article_route(a: &Article, last_modified: i64) -> Option<Rendered> {
+    match &a.content {
+        Content::Packed { page, tag, .. } => Some(Rendered::packed(
+            Kind::Html,
+            page.clone(),
+            tag.clone(),
+            last_modified,
+        )),
+        Content::Html(_) => None,
+    }
+}
+
 /// Everything served, as of one index version.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// Route path (with a leading `/`) → representation.
-    pub routes: HashMap<String, Arc<Rendered>>,
+    pub routes: Arc<std::collections::HashMap<String, Arc<Rendered>>>,
     pub generation: u64,
     pub articles: usize,
     pub feeds: usize,
@@ -146,21 +285,37 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     #[test]
     fn compressed_bodies_decompress_to_identity() {
         let body = "<feed>".repeat(1000).into_bytes();
-        let r = Rendered::new(Kind::Atom, body.clone(), 0, None, true);
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&r.body(Coding::Gzip)[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, body);
+        let r = Rendered::new(Kind::Atom, body.clone(), 0, None);
+        r.warm();
+        assert_eq!(gunzip(&r.body(Coding::Gzip)), body);
         let mut out = Vec::new();
         brotli::BrotliDecompress(&mut &r.body(Coding::Brotli)[..], &mut out).unwrap();
         assert_eq!(out, body);
         assert_ne!(r.etag(Coding::Gzip), r.etag(Coding::Identity));
         assert_ne!(r.etag(Coding::Brotli), r.etag(Coding::Gzip));
+    }
+
+    #[test]
+    fn packed_articles_keep_their_body_and_page() {
+        let cfg = crate::render::tests::config();
+        let a = crate::render::tests::article("a.txt", "Title", 3);
+        let plain_page = render::article_page(&a, &cfg).body;
+        let body = a.content_html().into_owned();
+        let packed = pack_article(a, &cfg);
+        assert_eq!(packed.content_html(), body);
+        let route = article_route(&packed, 0).unwrap();
+        assert_eq!(route.body(Coding::Identity), plain_page);
+        assert_eq!(gunzip(&route.body(Coding::Gzip)), plain_page);
+        assert_eq!(route.tag, body_tag(&plain_page));
+        assert_eq!(route.codings(), PACKED_CODINGS);
+        // The reused compressor gives a valid stream every time.
+        for n in [0usize, 1, 100, 70_000] {
+            let data: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
+            assert_eq!(gunzip(&compress_gzip_fast(&data)), data);
+        }
     }
 }

@@ -19,6 +19,25 @@ use crate::text;
 
 const SCHEMA_VERSION: i64 = 1;
 
+/// What the state needs to know of a document: its path, content hash and title (for the
+/// slug of a new article).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocKey {
+    pub path: String,
+    pub hash: String,
+    pub title: String,
+}
+
+impl DocKey {
+    pub fn of(doc: &Document) -> DocKey {
+        DocKey {
+            path: doc.path.clone(),
+            hash: doc.hash.clone(),
+            title: doc.title.clone(),
+        }
+    }
+}
+
 /// What the state remembers about one article.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -38,7 +57,7 @@ pub struct State {
 /// A change to apply: the documents now present at their paths, and paths now gone.
 #[derive(Debug, Default)]
 pub struct Batch<'a> {
-    pub upserts: Vec<&'a Document>,
+    pub upserts: Vec<&'a DocKey>,
     pub removes: Vec<String>,
 }
 
@@ -64,6 +83,9 @@ impl State {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // 8 MiB of page cache: enough for a scan's inserts, small enough to stay out of the
+        // daemon's memory budget.
+        conn.pragma_update(None, "cache_size", -8192)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             anyhow::bail!(
@@ -79,8 +101,7 @@ impl State {
                 hash TEXT NOT NULL,
                 changed_at INTEGER,
                 present INTEGER NOT NULL DEFAULT 1
-            );
-            CREATE INDEX IF NOT EXISTS articles_hash ON articles(hash);
+            ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS routes (path TEXT PRIMARY KEY, tag TEXT NOT NULL, last_modified INTEGER NOT NULL);",
         )?;
@@ -96,32 +117,11 @@ impl State {
     /// that record over: a rename while herald was not looking).
     pub fn sync_all(
         &mut self,
-        docs: &[&Document],
+        docs: &[&DocKey],
         now: DateTime<Utc>,
         commit: bool,
     ) -> anyhow::Result<HashMap<String, Record>> {
-        let present: HashSet<&str> = docs.iter().map(|d| d.path.as_str()).collect();
-        let removes = self
-            .present_paths()?
-            .into_iter()
-            .filter(|p| !present.contains(p.as_str()))
-            .collect();
-        self.apply(
-            &Batch {
-                upserts: docs.to_vec(),
-                removes,
-            },
-            now,
-            commit,
-        )
-    }
-
-    fn present_paths(&self) -> anyhow::Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT path FROM articles WHERE present = 1")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.run(docs, Removes::AllOthers, now, commit)
     }
 
     /// Applies a batch in one transaction and returns the record of every upserted path.
@@ -133,131 +133,120 @@ impl State {
         now: DateTime<Utc>,
         commit: bool,
     ) -> anyhow::Result<HashMap<String, Record>> {
-        let now_s = now.timestamp();
+        self.run(&batch.upserts, Removes::These(&batch.removes), now, commit)
+    }
+
+    fn run(
+        &mut self,
+        upserts: &[&DocKey],
+        removes: Removes,
+        now: DateTime<Utc>,
+        commit: bool,
+    ) -> anyhow::Result<HashMap<String, Record>> {
+        let now = from_ts(now.timestamp());
         let tx = self.conn.transaction()?;
-        let mut out = HashMap::with_capacity(batch.upserts.len());
-        let mut new_docs: Vec<&Document> = Vec::new();
-        {
-            let mut get = tx.prepare_cached(
-                "SELECT id, slug, first_seen, hash, changed_at, present FROM articles WHERE path = ?1",
-            )?;
-            let mut update = tx.prepare_cached(
-                "UPDATE articles SET hash = ?2, changed_at = ?3, present = 1 WHERE path = ?1",
-            )?;
-            for doc in &batch.upserts {
-                let row = get
-                    .query_row([&doc.path], |r| {
-                        Ok((
-                            Record {
-                                id: r.get(0)?,
-                                slug: r.get(1)?,
-                                first_seen: from_ts(r.get(2)?),
-                                hash: r.get(3)?,
-                                changed_at: r.get::<_, Option<i64>>(4)?.map(from_ts),
-                            },
-                            r.get::<_, bool>(5)?,
-                        ))
-                    })
-                    .optional()?;
-                match row {
-                    Some((mut rec, present)) => {
-                        if rec.hash != doc.hash || !present {
-                            if rec.hash != doc.hash {
-                                rec.changed_at = Some(from_ts(now_s));
-                                rec.hash = doc.hash.clone();
-                            }
-                            update.execute(params![
-                                doc.path,
-                                rec.hash,
-                                rec.changed_at.map(|c| c.timestamp())
-                            ])?;
-                        }
-                        out.insert(doc.path.clone(), rec);
-                    }
-                    None => new_docs.push(doc),
+        // Small batches look rows up one by one; big ones (a scan) read the table once.
+        let bulk = matches!(removes, Removes::AllOthers) || upserts.len() > 512;
+        let mut rows: HashMap<String, Row> = if bulk {
+            all_rows(&tx)?
+        } else {
+            let mut rows = HashMap::new();
+            let removed: &[String] = match removes {
+                Removes::These(r) => r,
+                Removes::AllOthers => &[],
+            };
+            for path in upserts.iter().map(|d| &d.path).chain(removed) {
+                if let Some(row) = one_row(&tx, path)? {
+                    rows.insert(path.clone(), row);
                 }
+            }
+            rows
+        };
+        let upserted: HashSet<&str> = upserts.iter().map(|d| d.path.as_str()).collect();
+        let mut removed: Vec<String> = match removes {
+            Removes::These(r) => r
+                .iter()
+                .filter(|p| !upserted.contains(p.as_str()))
+                .cloned()
+                .collect(),
+            Removes::AllOthers => rows
+                .iter()
+                .filter(|(p, r)| r.present && !upserted.contains(p.as_str()))
+                .map(|(p, _)| p.clone())
+                .collect(),
+        };
+        removed.sort();
+
+        let mut out = HashMap::with_capacity(upserts.len());
+        let mut writes = Writes::default();
+        let mut new_docs: Vec<&DocKey> = Vec::new();
+        for doc in upserts {
+            match rows.get_mut(&doc.path) {
+                Some(row) => {
+                    if row.rec.hash != doc.hash {
+                        row.rec.hash = doc.hash.clone();
+                        row.rec.changed_at = Some(now);
+                        writes.update.push((doc.path.clone(), row.rec.clone()));
+                    } else if !row.present {
+                        writes.update.push((doc.path.clone(), row.rec.clone()));
+                    }
+                    row.present = true;
+                    out.insert(doc.path.clone(), row.rec.clone());
+                }
+                None => new_docs.push(doc),
             }
         }
         // Paths that went away, by content hash, for rename detection.
-        let upserted: HashSet<&str> = batch.upserts.iter().map(|d| d.path.as_str()).collect();
         let mut gone_by_hash: HashMap<String, VecDeque<String>> = HashMap::new();
-        {
-            let mut hash_of =
-                tx.prepare_cached("SELECT hash FROM articles WHERE path = ?1 AND present = 1")?;
-            let mut removes: Vec<&String> = batch
-                .removes
-                .iter()
-                .filter(|p| !upserted.contains(p.as_str()))
-                .collect();
-            removes.sort();
-            for path in removes {
-                if let Some(hash) = hash_of
-                    .query_row([path], |r| r.get::<_, String>(0))
-                    .optional()?
-                {
-                    gone_by_hash
-                        .entry(hash)
-                        .or_default()
-                        .push_back(path.clone());
-                }
+        for path in removed {
+            if let Some(row) = rows.get(&path).filter(|r| r.present) {
+                gone_by_hash
+                    .entry(row.rec.hash.clone())
+                    .or_default()
+                    .push_back(path);
             }
         }
         new_docs.sort_by(|a, b| a.path.cmp(&b.path));
-        {
-            let mut take_over =
-                tx.prepare_cached("UPDATE articles SET path = ?2, present = 1 WHERE path = ?1")?;
-            let mut get = tx.prepare_cached(
-                "SELECT id, slug, first_seen, hash, changed_at FROM articles WHERE path = ?1",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO articles (path, id, slug, first_seen, hash, changed_at, present) VALUES (?1, ?2, ?3, ?4, ?5, NULL, 1)",
-            )?;
-            let mut id_taken = tx.prepare_cached("SELECT 1 FROM articles WHERE id = ?1")?;
-            let mut slug_taken = tx.prepare_cached("SELECT 1 FROM articles WHERE slug = ?1")?;
-            for doc in new_docs {
-                if let Some(old) = gone_by_hash
-                    .get_mut(&doc.hash)
-                    .and_then(VecDeque::pop_front)
-                {
-                    take_over.execute([&old, &doc.path])?;
-                    let rec = get.query_row([&doc.path], |r| {
-                        Ok(Record {
-                            id: r.get(0)?,
-                            slug: r.get(1)?,
-                            first_seen: from_ts(r.get(2)?),
-                            hash: r.get(3)?,
-                            changed_at: r.get::<_, Option<i64>>(4)?.map(from_ts),
-                        })
-                    })?;
-                    out.insert(doc.path.clone(), rec);
-                    continue;
-                }
-                let base_id = tag_id(&self.authority, &doc.path);
-                let id = unique(&base_id, ";", |c| id_taken.exists([c]))?;
-                let base_slug = text::ascii_words(&deunicode::deunicode(&doc.title), 80);
-                let base_slug = if base_slug.is_empty() {
-                    "article".to_string()
-                } else {
-                    base_slug
+        let mut taken = if bulk {
+            Taken::Sets {
+                ids: rows.values().map(|r| r.rec.id.clone()).collect(),
+                slugs: rows.values().map(|r| r.rec.slug.clone()).collect(),
+            }
+        } else {
+            Taken::Db
+        };
+        for doc in new_docs {
+            if let Some(old) = gone_by_hash
+                .get_mut(&doc.hash)
+                .and_then(VecDeque::pop_front)
+            {
+                let Some(row) = rows.remove(&old) else {
+                    unreachable!("gone paths have rows")
                 };
-                let slug = unique(&base_slug, "-", |c| slug_taken.exists([c]))?;
-                insert.execute(params![doc.path, id, slug, now_s, doc.hash])?;
-                out.insert(
-                    doc.path.clone(),
-                    Record {
-                        id,
-                        slug,
-                        first_seen: from_ts(now_s),
-                        hash: doc.hash.clone(),
-                        changed_at: None,
-                    },
-                );
+                writes.moved.push((old, doc.path.clone()));
+                out.insert(doc.path.clone(), row.rec);
+                continue;
             }
-            let mut gone = tx.prepare_cached("UPDATE articles SET present = 0 WHERE path = ?1")?;
-            for path in gone_by_hash.into_values().flatten() {
-                gone.execute([path])?;
-            }
+            let id = taken.claim(&tx, Claim::Id, &tag_id(&self.authority, &doc.path))?;
+            let words = text::ascii_words(&deunicode::deunicode(&doc.title), 80);
+            let words = if words.is_empty() {
+                "article".to_string()
+            } else {
+                words
+            };
+            let slug = taken.claim(&tx, Claim::Slug, &words)?;
+            let rec = Record {
+                id,
+                slug,
+                first_seen: now,
+                hash: doc.hash.clone(),
+                changed_at: None,
+            };
+            writes.insert.push((doc.path.clone(), rec.clone()));
+            out.insert(doc.path.clone(), rec);
         }
+        writes.gone = gone_by_hash.into_values().flatten().collect();
+        writes.apply(&tx)?;
         if commit {
             tx.commit()?;
         }
@@ -332,6 +321,27 @@ impl State {
         Ok(())
     }
 
+    /// Every record, present or not (to look records up in memory during a full scan).
+    pub fn all_records(&mut self) -> anyhow::Result<HashMap<String, Record>> {
+        let tx = self.conn.transaction()?;
+        let rows = all_rows(&tx)?;
+        Ok(rows.into_iter().map(|(p, r)| (p, r.rec)).collect())
+    }
+
+    /// When the rendering settings last changed: `fingerprint` identifies the settings that
+    /// shape pages; a new one is recorded with `now`. Pages kept across restarts use this as
+    /// the least Last-Modified, so a config change is never hidden behind a 304.
+    pub fn config_epoch(&self, fingerprint: &str, now: i64) -> anyhow::Result<i64> {
+        if self.meta("config_fingerprint")?.as_deref() == Some(fingerprint) {
+            if let Some(at) = self.meta("config_changed_at")?.and_then(|v| v.parse().ok()) {
+                return Ok(at);
+            }
+        }
+        self.set_meta("config_fingerprint", fingerprint)?;
+        self.set_meta("config_changed_at", &now.to_string())?;
+        Ok(now)
+    }
+
     /// A stored value (e.g. per-route Last-Modified times).
     pub fn meta(&self, key: &str) -> anyhow::Result<Option<String>> {
         Ok(self
@@ -349,26 +359,141 @@ impl State {
     }
 }
 
-fn from_ts(s: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(s, 0).single().unwrap_or_default()
+/// Which records a batch removes.
+enum Removes<'a> {
+    These(&'a [String]),
+    /// Every present record not upserted (a full scan).
+    AllOthers,
 }
 
-/// `base`, or `base` + sep + 2, 3, … until `taken` says no.
-fn unique(
-    base: &str,
-    sep: &str,
-    mut taken: impl FnMut(&str) -> rusqlite::Result<bool>,
-) -> anyhow::Result<String> {
-    if !taken(base)? {
-        return Ok(base.to_string());
-    }
-    for n in 2.. {
-        let candidate = format!("{base}{sep}{n}");
-        if !taken(&candidate)? {
-            return Ok(candidate);
+struct Row {
+    rec: Record,
+    present: bool,
+}
+
+fn read_row(r: &rusqlite::Row, offset: usize) -> rusqlite::Result<Row> {
+    Ok(Row {
+        rec: Record {
+            id: r.get(offset)?,
+            slug: r.get(offset + 1)?,
+            first_seen: from_ts(r.get(offset + 2)?),
+            hash: r.get(offset + 3)?,
+            changed_at: r.get::<_, Option<i64>>(offset + 4)?.map(from_ts),
+        },
+        present: r.get(offset + 5)?,
+    })
+}
+
+fn all_rows(tx: &rusqlite::Transaction) -> anyhow::Result<HashMap<String, Row>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT path, id, slug, first_seen, hash, changed_at, present FROM articles",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, read_row(r, 1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn one_row(tx: &rusqlite::Transaction, path: &str) -> anyhow::Result<Option<Row>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, slug, first_seen, hash, changed_at, present FROM articles WHERE path = ?1",
+    )?;
+    Ok(stmt.query_row([path], |r| read_row(r, 0)).optional()?)
+}
+
+#[derive(Clone, Copy)]
+enum Claim {
+    Id,
+    Slug,
+}
+
+/// Ids and slugs already given: from memory after a full read, else asked of the database.
+enum Taken {
+    Sets {
+        ids: HashSet<String>,
+        slugs: HashSet<String>,
+    },
+    Db,
+}
+
+impl Taken {
+    /// `base`, or `base` + separator + 2, 3, … : the first that nobody holds, now claimed.
+    fn claim(
+        &mut self,
+        tx: &rusqlite::Transaction,
+        what: Claim,
+        base: &str,
+    ) -> anyhow::Result<String> {
+        let (sep, sql) = match what {
+            Claim::Id => (";", "SELECT 1 FROM articles WHERE id = ?1"),
+            Claim::Slug => ("-", "SELECT 1 FROM articles WHERE slug = ?1"),
+        };
+        for n in 1.. {
+            let candidate = if n == 1 {
+                base.to_string()
+            } else {
+                format!("{base}{sep}{n}")
+            };
+            let free = match self {
+                Taken::Sets { ids, slugs } => {
+                    let set = match what {
+                        Claim::Id => ids,
+                        Claim::Slug => slugs,
+                    };
+                    set.insert(candidate.clone())
+                }
+                Taken::Db => !tx.prepare_cached(sql)?.exists([&candidate])?,
+            };
+            if free {
+                return Ok(candidate);
+            }
         }
+        unreachable!("an unbounded range always yields a free candidate")
     }
-    unreachable!("an unbounded range always yields a free suffix")
+}
+
+/// The writes a batch makes, executed together with prepared statements.
+#[derive(Default)]
+struct Writes {
+    update: Vec<(String, Record)>,
+    insert: Vec<(String, Record)>,
+    moved: Vec<(String, String)>,
+    gone: Vec<String>,
+}
+
+impl Writes {
+    fn apply(self, tx: &rusqlite::Transaction) -> anyhow::Result<()> {
+        let mut update = tx.prepare_cached(
+            "UPDATE articles SET hash = ?2, changed_at = ?3, present = 1 WHERE path = ?1",
+        )?;
+        for (path, r) in &self.update {
+            update.execute(params![path, r.hash, r.changed_at.map(|c| c.timestamp())])?;
+        }
+        let mut moved =
+            tx.prepare_cached("UPDATE articles SET path = ?2, present = 1 WHERE path = ?1")?;
+        for (from, to) in &self.moved {
+            moved.execute([from, to])?;
+        }
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO articles (path, id, slug, first_seen, hash, changed_at, present) VALUES (?1, ?2, ?3, ?4, ?5, NULL, 1)",
+        )?;
+        for (path, r) in &self.insert {
+            insert.execute(params![
+                path,
+                r.id,
+                r.slug,
+                r.first_seen.timestamp(),
+                r.hash
+            ])?;
+        }
+        let mut gone = tx.prepare_cached("UPDATE articles SET present = 0 WHERE path = ?1")?;
+        for path in &self.gone {
+            gone.execute([path])?;
+        }
+        Ok(())
+    }
+}
+
+fn from_ts(s: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(s, 0).single().unwrap_or_default()
 }
 
 /// `tag:<authority>:<path>` with the path percent-encoded outside `[A-Za-z0-9-._~/]`.
@@ -388,21 +513,11 @@ pub fn tag_id(authority: &str, path: &str) -> String {
 mod tests {
     use super::*;
 
-    fn doc(path: &str, title: &str, hash: &str) -> Document {
-        Document {
+    fn doc(path: &str, title: &str, hash: &str) -> DocKey {
+        DocKey {
             path: path.into(),
             hash: hash.into(),
             title: title.into(),
-            date: None,
-            updated: None,
-            authors: vec![],
-            summary: String::new(),
-            content_html: String::new(),
-            categories: vec![],
-            tags: vec![],
-            link: None,
-            id: None,
-            warnings: vec![],
         }
     }
 

@@ -17,10 +17,22 @@ pub fn is_xml_char(c: char) -> bool {
         | '\u{10000}'..='\u{10FFFF}')
 }
 
+/// Fast check on bytes: the only characters XML forbids that UTF-8 can hold are C0 controls
+/// other than tab/LF/CR (single bytes) and U+FFFE/U+FFFF (EF BF BE / EF BF BF).
+fn is_all_xml(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.iter().enumerate().any(|(i, &c)| {
+        (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
+            || (c == 0xEF
+                && b.get(i + 1) == Some(&0xBF)
+                && matches!(b.get(i + 2), Some(0xBE | 0xBF)))
+    })
+}
+
 /// Removes every character XML 1.0 forbids (U+0000–U+0008, U+000B, U+000C, U+000E–U+001F,
 /// U+FFFE, U+FFFF). Borrows when there is nothing to remove.
 pub fn xml_clean(s: &str) -> Cow<'_, str> {
-    if s.chars().all(is_xml_char) {
+    if is_all_xml(s) {
         Cow::Borrowed(s)
     } else {
         Cow::Owned(s.chars().filter(|&c| is_xml_char(c)).collect())
@@ -29,6 +41,9 @@ pub fn xml_clean(s: &str) -> Cow<'_, str> {
 
 /// Like [`xml_clean`] on an owned string, also reporting how many characters were removed.
 pub fn xml_clean_counted(s: String) -> (String, usize) {
+    if is_all_xml(&s) {
+        return (s, 0);
+    }
     let removed = s.chars().filter(|&c| !is_xml_char(c)).count();
     if removed == 0 {
         (s, 0)
@@ -53,10 +68,31 @@ pub fn looks_binary(bytes: &[u8]) -> bool {
     bytes.iter().take(8192).any(|&b| b == 0)
 }
 
-/// Decodes article bytes: a BOM wins, then valid UTF-8, then (for HTML) a `<meta charset>`
+/// Decodes article bytes (taking ownership avoids a copy): a BOM wins, then valid UTF-8, then (for HTML) a `<meta charset>`
 /// in the first 1024 bytes, then statistical detection (chardetng) for legacy encodings
 /// such as GB18030/GBK, Big5, Shift_JIS and Windows-1252. The BOM never reaches the text, and
 /// line endings are normalised to `\n`.
+pub fn decode_owned(bytes: Vec<u8>, is_html: bool) -> Decoded {
+    // The common case: UTF-8 without BOM or CR: take the buffer as it is, no copy.
+    if Encoding::for_bom(&bytes).is_none() && !bytes.contains(&b'\r') {
+        match String::from_utf8(bytes) {
+            Ok(mut text) => {
+                if text.contains('\u{FEFF}') {
+                    text = text.replace('\u{FEFF}', "");
+                }
+                return Decoded {
+                    text,
+                    encoding: "UTF-8",
+                    had_errors: false,
+                };
+            }
+            Err(e) => return decode(e.as_bytes(), is_html),
+        }
+    }
+    decode(&bytes, is_html)
+}
+
+/// Decodes article bytes: see [`decode_owned`] for the rules.
 pub fn decode(bytes: &[u8], is_html: bool) -> Decoded {
     let encoding = if let Some((enc, _)) = Encoding::for_bom(bytes) {
         enc
@@ -149,22 +185,52 @@ pub fn collapse_whitespace(s: &str) -> String {
     out
 }
 
-/// Escapes text for HTML and XML text nodes and double- or single-quoted attributes.
-pub fn escape_html(s: &str) -> Cow<'_, str> {
-    if !s.contains(['&', '<', '>', '"', '\'']) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+/// Like [`collapse_whitespace`], but stops once the result has more than `max_chars`
+/// characters, so a long body is never copied whole.
+fn collapse_prefix(s: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(max_chars.min(s.len()) * 2);
+    let mut chars = 0;
+    for word in s
+        .split(|c: char| c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+            chars += 1;
+        }
+        out.push_str(word);
+        chars += word.chars().count();
+        if chars > max_chars {
+            break;
         }
     }
+    out
+}
+
+/// Escapes text for HTML and XML text nodes and double- or single-quoted attributes.
+pub fn escape_html(s: &str) -> Cow<'_, str> {
+    let bytes = s.as_bytes();
+    let special = |b: &u8| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
+    let Some(first) = bytes.iter().position(special) else {
+        return Cow::Borrowed(s);
+    };
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut last = 0;
+    for (i, b) in bytes.iter().enumerate().skip(first) {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        // Specials are ASCII, so `i` is always a char boundary.
+        out.push_str(&s[last..i]);
+        out.push_str(rep);
+        last = i + 1;
+    }
+    out.push_str(&s[last..]);
     Cow::Owned(out)
 }
 
@@ -235,7 +301,8 @@ fn is_cjk(c: char) -> bool {
 /// A plain-text summary of at most `max_chars` characters (plus an ellipsis when cut),
 /// cut at a word boundary, or at a character boundary in CJK text.
 pub fn summarize(text: &str, max_chars: usize) -> String {
-    let text = collapse_whitespace(text);
+    // Only the start matters: collapse white space in a prefix just long enough to decide.
+    let text = collapse_prefix(text, max_chars + 1);
     if text.chars().count() <= max_chars {
         return text;
     }

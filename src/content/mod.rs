@@ -423,12 +423,24 @@ impl Loader {
 
     /// Reads and parses one file, given by its path relative to the content dir.
     pub fn load(&self, rel: &str) -> Result<Document, Skipped> {
+        self.load_checked(rel, true)
+    }
+
+    /// Like [`Loader::load`] for a path that [`scan`] found: the scan already applied the
+    /// symlink policy, so the per-file `canonicalize` (a syscall per path component) is skipped.
+    pub fn load_scanned(&self, rel: &str) -> Result<Document, Skipped> {
+        self.load_checked(rel, false)
+    }
+
+    fn load_checked(&self, rel: &str, check_symlinks: bool) -> Result<Document, Skipped> {
         let rel_path = Path::new(rel);
         let format = is_candidate(rel_path).map_err(|(r, m)| Skipped::new(rel, r, m))?;
         let abs = self.root.join(rel_path);
-        self.check_symlinks(rel, &abs)?;
+        if check_symlinks {
+            self.check_symlinks(rel, &abs)?;
+        }
         let bytes = self.read_capped(rel, &abs)?;
-        self.parse_bytes(rel, &bytes, format)
+        self.parse_owned(rel, bytes, format)
     }
 
     /// A symlink anywhere along the path must resolve inside the content dir.
@@ -508,15 +520,20 @@ impl Loader {
         bytes: &[u8],
         format: Format,
     ) -> Result<Document, Skipped> {
-        let has_bom = encoding_rs::Encoding::for_bom(bytes).is_some();
-        if !has_bom && text::looks_binary(bytes) {
+        self.parse_owned(rel, bytes.to_vec(), format)
+    }
+
+    fn parse_owned(&self, rel: &str, bytes: Vec<u8>, format: Format) -> Result<Document, Skipped> {
+        let has_bom = encoding_rs::Encoding::for_bom(&bytes).is_some();
+        if !has_bom && text::looks_binary(&bytes) {
             return Err(Skipped::new(
                 rel,
                 SkipReason::Binary,
                 "skipped: binary file",
             ));
         }
-        let decoded = text::decode(bytes, format == Format::Html);
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        let decoded = text::decode_owned(bytes, format == Format::Html);
         let mut warnings = Vec::new();
         if decoded.had_errors {
             warnings.push(format!(
@@ -537,12 +554,7 @@ impl Loader {
                 .map_err(|m| Skipped::new(rel, SkipReason::BadFrontMatter, m))?,
             Format::Html => html::parse(&text),
         };
-        self.finish(
-            rel,
-            blake3::hash(bytes).to_hex().to_string(),
-            parsed,
-            warnings,
-        )
+        self.finish(rel, hash, parsed, warnings)
     }
 
     fn finish(
@@ -573,7 +585,16 @@ impl Loader {
                     html.push_str(&text::escape_html(para));
                     html.push_str("</p>\n");
                 }
-                (html, paras.join("\n"))
+                // The summary needs only the start of the text.
+                let mut start = String::new();
+                for p in &paras {
+                    if start.len() > self.summary_chars * 4 {
+                        break;
+                    }
+                    start.push_str(p);
+                    start.push('\n');
+                }
+                (html, start)
             }
             Body::Html { html, text } => {
                 let clean = self.sanitizer.clean(&html).to_string();

@@ -35,7 +35,16 @@ pub(super) fn paragraphs(lines: &[&str]) -> Vec<String> {
         if !current.is_empty() {
             current.push(' ');
         }
-        current.push_str(&text::collapse_whitespace(trimmed));
+        // Most lines are ASCII with single spaces: copy them as they are.
+        let b = trimmed.as_bytes();
+        let simple = b.is_ascii()
+            && !b.windows(2).any(|w| w == b"  ")
+            && !b.iter().any(|&c| c.is_ascii_whitespace() && c != b' ');
+        if simple {
+            current.push_str(trimmed);
+        } else {
+            current.push_str(&text::collapse_whitespace(trimmed));
+        }
     }
     if !current.is_empty() {
         out.push(current);

@@ -5,7 +5,7 @@ use crate::site::Coding;
 /// The coding to send: the acceptable one with the highest q-value, preferring br over gzip
 /// over identity on ties. Identity is used when nothing else is acceptable, even if the
 /// client refused it (a body it can read beats a 406 for a feed reader).
-pub fn negotiate(header: Option<&str>) -> Coding {
+pub fn negotiate(header: Option<&str>, available: &[Coding]) -> Coding {
     let Some(header) = header else {
         return Coding::Identity;
     };
@@ -56,7 +56,7 @@ pub fn negotiate(header: Option<&str>) -> Coding {
     ];
     candidates
         .into_iter()
-        .filter(|(_, q)| *q > 0.0)
+        .filter(|(c, q)| *q > 0.0 && available.contains(c))
         .fold(None, |best: Option<(Coding, f32)>, c| match best {
             Some(b) if b.1 >= c.1 => Some(b),
             _ => Some(c),
@@ -70,7 +70,8 @@ mod tests {
 
     #[track_caller]
     fn check(header: Option<&str>, want: Coding) {
-        assert_eq!(negotiate(header), want, "{header:?}");
+        let all = [Coding::Brotli, Coding::Gzip, Coding::Identity];
+        assert_eq!(negotiate(header, &all), want, "{header:?}");
     }
 
     #[test]
@@ -89,5 +90,12 @@ mod tests {
         check(Some("GZIP;Q=1"), Coding::Gzip);
         check(Some("gzip;q=nonsense"), Coding::Identity);
         check(Some("x-gzip"), Coding::Gzip);
+    }
+
+    #[test]
+    fn only_available_codings_are_chosen() {
+        let packed = [Coding::Gzip, Coding::Identity];
+        assert_eq!(negotiate(Some("br, gzip"), &packed), Coding::Gzip);
+        assert_eq!(negotiate(Some("br"), &packed), Coding::Identity);
     }
 }

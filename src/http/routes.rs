@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::{conditional, encoding};
 use crate::metrics::Metrics;
-use crate::site::{Coding, Snapshot};
+use crate::site::Snapshot;
 
 /// What every request handler shares.
 pub struct App {
@@ -105,7 +105,10 @@ fn answer<B>(
     };
 
     let headers = req.headers();
-    let coding = encoding::negotiate(joined(headers, header::ACCEPT_ENCODING).as_deref());
+    let coding = encoding::negotiate(
+        joined(headers, header::ACCEPT_ENCODING).as_deref(),
+        route.codings(),
+    );
     let etag = route.etag(coding);
     let lm =
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(route.last_modified.max(0) as u64);
@@ -133,7 +136,7 @@ fn answer<B>(
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         return (kind, r);
     }
-    let body = route.body(coding).clone();
+    let body = route.body(coding);
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -149,9 +152,4 @@ fn answer<B>(
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     *r.body_mut() = Full::new(body);
     (kind, r)
-}
-
-/// For callers that only need to know the coding chosen (tests, benchmarks).
-pub fn chosen_coding(accept_encoding: Option<&str>) -> Coding {
-    encoding::negotiate(accept_encoding)
 }

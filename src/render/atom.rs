@@ -48,7 +48,7 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
                 .collect(),
             summary: (!a.summary.is_empty()).then(|| Text::plain(a.summary.clone())),
             content: Some(Content {
-                value: Some(a.content_html.clone()),
+                value: Some(a.content_html().into_owned()),
                 content_type: Some("html".into()),
                 ..Content::default()
             }),

@@ -46,8 +46,10 @@ fn date_html(d: chrono::DateTime<chrono::FixedOffset>) -> String {
     )
 }
 
-pub(super) fn article_page(a: &Article, cfg: &Config) -> String {
-    let mut out = String::with_capacity(a.content_html.len() + 2048);
+/// The page, and the byte range of the body HTML within it.
+pub(super) fn article_page(a: &Article, cfg: &Config) -> (String, std::ops::Range<usize>) {
+    let content = a.content_html();
+    let mut out = String::with_capacity(content.len() + 2048);
     head(&mut out, cfg, &format!("{} — {}", a.title, cfg.site.title));
     let _ = write!(
         out,
@@ -69,7 +71,9 @@ pub(super) fn article_page(a: &Article, cfg: &Config) -> String {
         let _ = write!(out, " · {}", names.join(", "));
     }
     out.push_str("</p>\n");
-    out.push_str(&a.content_html);
+    let start = out.len();
+    out.push_str(&content);
+    let range = start..out.len();
     out.push('\n');
     if let Some(link) = &a.link {
         let _ = writeln!(out, "<p><a href=\"{}\">Original article</a></p>", esc(link));
@@ -91,7 +95,7 @@ pub(super) fn article_page(a: &Article, cfg: &Config) -> String {
         let _ = writeln!(out, "<p class=\"meta\">Feeds: {}</p>", terms.join(" · "));
     }
     out.push_str("</article>\n</main>\n</body>\n</html>\n");
-    out
+    (out, range)
 }
 
 pub(super) fn index_page(views: &Views, cfg: &Config) -> String {

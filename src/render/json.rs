@@ -32,7 +32,7 @@ struct Item<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     external_url: Option<&'a str>,
     title: &'a str,
-    content_html: &'a str,
+    content_html: std::borrow::Cow<'a, str>,
     summary: &'a str,
     date_published: String,
     date_modified: String,
@@ -63,7 +63,7 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
                 url: cfg.url(&a.page_path()),
                 external_url: a.link.as_deref(),
                 title: &a.title,
-                content_html: &a.content_html,
+                content_html: a.content_html(),
                 summary: &a.summary,
                 date_published: dates::rfc3339(a.published),
                 date_modified: dates::rfc3339(a.updated),

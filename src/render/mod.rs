@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
+use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::index::{Index, Views};
@@ -110,9 +111,12 @@ pub fn render_site(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOff
     for spec in feed_specs(&views, cfg, empty_updated) {
         render_feed(&spec, cfg, &mut pages);
     }
-    for a in &views.all {
-        pages.insert(a.page_path(), article_page(a, cfg));
-    }
+    let rendered: Vec<_> = views
+        .all
+        .par_iter()
+        .map(|a| (a.page_path(), article_page(a, cfg)))
+        .collect();
+    pages.extend(rendered);
     render_front(&views, cfg, empty_updated, &mut pages);
     pages
 }
@@ -121,9 +125,16 @@ pub fn render_site(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOff
 pub fn article_page(a: &Article, cfg: &Config) -> Page {
     Page {
         kind: Kind::Html,
-        body: html::article_page(a, cfg).into_bytes(),
+        body: html::article_page(a, cfg).0.into_bytes(),
         updated: Some(a.updated),
     }
+}
+
+/// The page of one article and where the article's body HTML sits in it (so the body can
+/// be recovered from the page alone).
+pub fn article_page_with_range(a: &Article, cfg: &Config) -> (Vec<u8>, std::ops::Range<usize>) {
+    let (page, range) = html::article_page(a, cfg);
+    (page.into_bytes(), range)
 }
 
 /// The pages that list everything: `index.html` and `feeds.opml`.
@@ -239,7 +250,9 @@ pub(crate) mod tests {
                 Person::parse("Li Wei"),
             ],
             summary: "Summary.".into(),
-            content_html: "<p>Body &amp; <b>bold</b> ]]&gt; ]]> end</p>".into(),
+            content: crate::model::Content::Html(
+                "<p>Body &amp; <b>bold</b> ]]&gt; ]]> end</p>".into(),
+            ),
             categories: vec![Term::new("Industry trends")],
             tags: vec![Term::new("新闻"), Term::new("cyber")],
             link: None,

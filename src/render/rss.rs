@@ -67,7 +67,7 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
                 title: Some(a.title.clone()),
                 link: Some(url),
                 description: Some(a.summary.clone()),
-                content: Some(a.content_html.clone()),
+                content: Some(a.content_html().into_owned()),
                 author,
                 categories,
                 guid: Some(Guid {
