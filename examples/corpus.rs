@@ -3,6 +3,9 @@
 //! paragraphs, 1–6 KB each. Deterministic: the same `--seed` gives the same files.
 //!
 //! cargo run --release --example corpus -- --count 100000 --seed 1 --out /tmp/corpus
+//!
+//! `--format md` writes the same articles as Markdown with YAML front matter instead
+//! (for comparing with generators that read Markdown).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -173,7 +176,58 @@ const KEYWORDS: [&str; 30] = [
     "data",
 ];
 
-fn article(rng: &mut Rng, n: usize) -> String {
+/// The parts of one generated article.
+struct Parts {
+    title: String,
+    category: &'static str,
+    date: String,
+    paragraphs: Vec<String>,
+    keywords: Vec<&'static str>,
+}
+
+fn scraped(p: &Parts) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "Your present location:HomeNews{} >\u{a0}{}\n\n{}\n\nNumber of visits: Date:{}\n\n",
+        p.category, p.title, p.title, p.date
+    );
+    for para in &p.paragraphs {
+        let _ = write!(out, "  {para}\n\n");
+    }
+    let _ = write!(
+        out,
+        "TypeInfo: {}\n\nKeywords for the information:{}",
+        p.category,
+        p.keywords.join(",")
+    );
+    out
+}
+
+fn markdown(p: &Parts) -> String {
+    let date = p.date.replace('/', "-");
+    let mut out = format!(
+        "---\ntitle: \"{}\"\ndate: {}\ncategories: [\"{}\"]\ntags: [{}]\n---\n\n",
+        p.title,
+        if date.len() == 10 {
+            date
+        } else {
+            date.replace(' ', "T") + ":00"
+        },
+        p.category,
+        p.keywords
+            .iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for para in &p.paragraphs {
+        let _ = write!(out, "{para}\n\n");
+    }
+    out
+}
+
+fn article(rng: &mut Rng, n: usize) -> Parts {
     let title = format!(
         "{} {} {} ({n})",
         rng.pick(&SUBJECTS),
@@ -194,20 +248,15 @@ fn article(rng: &mut Rng, n: usize) -> String {
         _ => format!("{year}-{month:02}-{day:02}"),
     };
     let target = 1024 + rng.below(5 * 1024);
-    let paragraphs = 3 + rng.below(10);
-    let per_paragraph = target / paragraphs;
-    let mut out = String::with_capacity(target + 512);
-    let _ = write!(
-        out,
-        "Your present location:HomeNews{category} >\u{a0}{title}\n\n{title}\n\nNumber of visits: Date:{date}\n\n"
-    );
-    for _ in 0..paragraphs {
-        out.push_str("  ");
-        let start = out.len();
+    let count = 3 + rng.below(10);
+    let per_paragraph = target / count;
+    let mut paragraphs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut out = String::with_capacity(per_paragraph + 16);
         let mut first = true;
-        while out.len() - start < per_paragraph {
+        while out.len() < per_paragraph {
             let w = rng.pick(&WORDS);
-            if out.len() > start {
+            if !out.is_empty() {
                 out.push(' ');
             }
             if first {
@@ -225,22 +274,25 @@ fn article(rng: &mut Rng, n: usize) -> String {
                 first = true;
             }
         }
-        out.push_str(".\n\n");
+        out.push('.');
+        paragraphs.push(out);
     }
     let nk = rng.below(4);
-    let keywords: Vec<&str> = (0..nk).map(|_| rng.pick(&KEYWORDS)).collect();
-    let _ = write!(
-        out,
-        "TypeInfo: {category}\n\nKeywords for the information:{}",
-        keywords.join(",")
-    );
-    out
+    let keywords = (0..nk).map(|_| rng.pick(&KEYWORDS)).collect();
+    Parts {
+        title,
+        category,
+        date,
+        paragraphs,
+        keywords,
+    }
 }
 
 fn main() {
     let mut count = 1000usize;
     let mut seed = 1u64;
     let mut out = PathBuf::from("corpus");
+    let mut format = String::from("txt");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().unwrap_or_else(|| panic!("{a} needs a value"));
@@ -248,7 +300,8 @@ fn main() {
             "--count" => count = v.parse().expect("--count takes a number"),
             "--seed" => seed = v.parse().expect("--seed takes a number"),
             "--out" => out = PathBuf::from(v),
-            _ => panic!("unknown argument {a} (use --count N --seed S --out DIR)"),
+            "--format" => format = v,
+            _ => panic!("unknown argument {a} (use --count N --seed S --format txt|md --out DIR)"),
         }
     }
     let mut rng = Rng(seed);
@@ -258,8 +311,12 @@ fn main() {
         if n % 100 == 0 {
             std::fs::create_dir_all(&dir).expect("create corpus dir");
         }
-        let text = article(&mut rng, n);
-        std::fs::write(dir.join(format!("{n:06}.txt")), text).expect("write article");
+        let parts = article(&mut rng, n);
+        let (text, ext) = match format.as_str() {
+            "md" => (markdown(&parts), "md"),
+            _ => (scraped(&parts), "txt"),
+        };
+        std::fs::write(dir.join(format!("{n:06}.{ext}")), text).expect("write article");
     }
     eprintln!("wrote {count} articles to {}", out.display());
 }

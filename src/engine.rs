@@ -24,7 +24,7 @@ use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::model::{Article, Content};
 use crate::render::{self, Kind, Pages};
-use crate::site::{self, body_tag, Rendered, Snapshot};
+use crate::site::{self, body_tag, Rendered, Routes, Snapshot};
 use crate::state::{self, Batch, DocKey, Record, State};
 use crate::systemd;
 
@@ -88,7 +88,7 @@ pub struct Engine {
     stamps: HashMap<String, Stamp>,
     /// Skip messages already logged, so rescans do not repeat them.
     logged: HashSet<(String, String)>,
-    routes: Arc<HashMap<String, Arc<Rendered>>>,
+    routes: Routes,
     /// Per feed/list route: ETag tag and Last-Modified (also kept in the state).
     route_lm: HashMap<String, (String, i64)>,
     /// When the settings that shape pages last changed: the least Last-Modified of a page.
@@ -146,7 +146,7 @@ impl Engine {
             unsaved: HashMap::new(),
             stamps: HashMap::new(),
             logged: HashSet::new(),
-            routes: Arc::default(),
+            routes: Routes::new(),
             route_lm,
             config_epoch,
             epoch,
@@ -684,7 +684,7 @@ impl Engine {
         let now = now_secs();
         let cfg = self.cfg.clone();
         let t_render = Instant::now();
-        let views = self.index.views();
+        let views = self.index.views(cfg.feed.entries);
         let specs = render::feed_specs(&views, &cfg, self.epoch);
         let mut affected: HashSet<String> = HashSet::from(["feed".to_string()]);
         for a in changed.iter().flat_map(|(o, n)| o.iter().chain(n.iter())) {
@@ -720,7 +720,7 @@ impl Engine {
         // Article pages are already rendered and packed: only their routes change.
         let mut article_routes: Vec<&Arc<Article>> = Vec::new();
         if full {
-            article_routes.extend(views.all.iter());
+            article_routes.extend(self.index.articles());
         } else {
             for (old, new) in &changed {
                 if let Some(o) = old {
@@ -753,10 +753,10 @@ impl Engine {
                 updated: page.updated.map(|u| u.timestamp()),
             })
             .collect();
-        let mut routes: HashMap<String, Arc<Rendered>> = if full {
-            HashMap::with_capacity(self.routes.len())
+        let mut routes: Routes = if full {
+            Routes::new()
         } else {
-            (*self.routes).clone()
+            self.routes.clone()
         };
         for r in &removed {
             routes.remove(r);
@@ -812,7 +812,7 @@ impl Engine {
         if !changed.is_empty() || self.generation == 0 {
             self.last_change = now;
         }
-        self.routes = Arc::new(routes);
+        self.routes = routes;
         self.generation += 1;
         let feeds = self
             .routes

@@ -1,44 +1,102 @@
-//! The index: every article keyed by its source path, plus the views feeds are made from
-//! (all, by category, by tag), each in one total order: newest first, ties broken by id.
+//! The index: every article keyed by its source path, kept in feed order as it changes, for
+//! all articles and per category and tag: newest first, ties broken by id. A change costs
+//! O(log n); reading the newest `n` of any view costs O(n), whatever the index's size.
 //!
 //! Invariant: no two articles in the index share an id. An explicit (front matter) id that
 //! another article already holds falls back to the article's own state id.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::model::{Article, Term};
 
-#[derive(Debug, Default, Clone)]
-pub struct Index {
-    by_path: BTreeMap<String, Arc<Article>>,
-    /// id → path holding it.
-    ids: HashMap<String, String>,
-}
-
-/// Articles sharing a category or tag.
-#[derive(Debug, Clone)]
-pub struct Group {
-    /// The name to show (the smallest spelling, so the choice is deterministic) and slug.
-    pub term: Term,
-    pub articles: Vec<Arc<Article>>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Views {
-    pub all: Vec<Arc<Article>>,
-    /// By slug.
-    pub categories: BTreeMap<String, Group>,
-    pub tags: BTreeMap<String, Group>,
-}
-
-/// Newest first, then by id: a total order, so equal input gives equal bytes.
+/// Newest first, then by id, then by path: a total order, so equal input gives equal bytes.
 pub fn newest_first(a: &Article, b: &Article) -> Ordering {
     b.published
         .cmp(&a.published)
         .then_with(|| a.id.cmp(&b.id))
         .then_with(|| a.path.cmp(&b.path))
+}
+
+/// An article ordered by [`newest_first`].
+#[derive(Debug, Clone)]
+struct Recent(Arc<Article>);
+
+impl PartialEq for Recent {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Recent {}
+
+impl PartialOrd for Recent {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Recent {
+    fn cmp(&self, other: &Self) -> Ordering {
+        newest_first(&self.0, &other.0)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct GroupSet {
+    members: BTreeSet<Recent>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Index {
+    by_path: BTreeMap<String, Arc<Article>>,
+    order: BTreeSet<Recent>,
+    categories: BTreeMap<String, GroupSet>,
+    tags: BTreeMap<String, GroupSet>,
+    /// Explicit ids (front matter) → path holding them. State ids are unique by construction.
+    explicit_ids: HashMap<String, String>,
+}
+
+/// The newest articles sharing a category or tag.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// The name to show (as the newest article writes it) and slug.
+    pub term: Term,
+    /// Newest first, at most the `n` asked for.
+    pub articles: Vec<Arc<Article>>,
+    /// How many articles the group holds in all.
+    pub total: usize,
+}
+
+/// The newest articles of every view.
+#[derive(Debug, Clone, Default)]
+pub struct Views {
+    /// Newest first, at most the `n` asked for.
+    pub all: Vec<Arc<Article>>,
+    pub total: usize,
+    /// By slug.
+    pub categories: BTreeMap<String, Group>,
+    pub tags: BTreeMap<String, Group>,
+}
+
+fn group_view(
+    slug: &str,
+    set: &GroupSet,
+    n: usize,
+    pick: impl Fn(&Article) -> &[Term],
+) -> Option<Group> {
+    let first = set.members.iter().next()?;
+    let term = pick(&first.0)
+        .iter()
+        .find(|t| t.slug == slug)
+        .cloned()
+        .unwrap_or_else(|| Term::new(slug));
+    Some(Group {
+        term,
+        articles: set.members.iter().take(n).map(|r| r.0.clone()).collect(),
+        total: set.members.len(),
+    })
 }
 
 impl Index {
@@ -62,6 +120,7 @@ impl Index {
         self.by_path.keys()
     }
 
+    /// Every article, by path.
     pub fn articles(&self) -> impl Iterator<Item = &Arc<Article>> {
         self.by_path.values()
     }
@@ -71,58 +130,128 @@ impl Index {
     pub fn insert(&mut self, mut article: Article) -> (Option<Arc<Article>>, Option<String>) {
         let old = self.remove(&article.path);
         let mut warning = None;
-        if let Some(holder) = self.ids.get(&article.id) {
-            let wanted = std::mem::replace(&mut article.id, article.state_id.clone());
-            warning = Some(format!(
-                "duplicate id {wanted:?} (already used by {holder}); using {}",
-                article.id
-            ));
-            if self.ids.contains_key(&article.id) {
-                let suffix = &blake3::hash(article.path.as_bytes()).to_hex()[..8];
-                article.id = format!("{};{suffix}", article.state_id);
+        if article.id != article.state_id {
+            match self.explicit_ids.get(&article.id) {
+                Some(holder) => {
+                    let wanted = std::mem::replace(&mut article.id, article.state_id.clone());
+                    warning = Some(format!(
+                        "duplicate id {wanted:?} (already used by {holder}); using {}",
+                        article.id
+                    ));
+                }
+                None => {
+                    self.explicit_ids
+                        .insert(article.id.clone(), article.path.clone());
+                }
             }
         }
-        self.ids.insert(article.id.clone(), article.path.clone());
-        self.by_path.insert(article.path.clone(), Arc::new(article));
+        let article = Arc::new(article);
+        self.order.insert(Recent(article.clone()));
+        for t in &article.categories {
+            self.categories
+                .entry(t.slug.clone())
+                .or_default()
+                .members
+                .insert(Recent(article.clone()));
+        }
+        for t in &article.tags {
+            self.tags
+                .entry(t.slug.clone())
+                .or_default()
+                .members
+                .insert(Recent(article.clone()));
+        }
+        self.by_path.insert(article.path.clone(), article);
         (old, warning)
     }
 
     pub fn remove(&mut self, path: &str) -> Option<Arc<Article>> {
         let old = self.by_path.remove(path)?;
-        if self.ids.get(&old.id).is_some_and(|p| p == path) {
-            self.ids.remove(&old.id);
+        if self.explicit_ids.get(&old.id).is_some_and(|p| p == path) {
+            self.explicit_ids.remove(&old.id);
         }
-        Some(old)
-    }
-
-    /// All articles in feed order, and grouped by category and by tag.
-    pub fn views(&self) -> Views {
-        let mut all: Vec<Arc<Article>> = self.by_path.values().cloned().collect();
-        all.sort_by(|a, b| newest_first(a, b));
-        let mut views = Views {
-            all,
-            ..Views::default()
-        };
-        for a in &views.all {
-            for (terms, groups) in [
-                (&a.categories, &mut views.categories),
-                (&a.tags, &mut views.tags),
-            ] {
-                for t in terms {
-                    let g = groups.entry(t.slug.clone()).or_insert_with(|| Group {
-                        term: t.clone(),
-                        articles: Vec::new(),
-                    });
-                    if t.name < g.term.name {
-                        g.term.name = t.name.clone();
-                    }
-                    // `all` is sorted, so each group is too. An article lists a term once.
-                    if !g.articles.last().is_some_and(|last| Arc::ptr_eq(last, a)) {
-                        g.articles.push(a.clone());
+        let key = Recent(old.clone());
+        self.order.remove(&key);
+        for (terms, groups) in [
+            (&old.categories, &mut self.categories),
+            (&old.tags, &mut self.tags),
+        ] {
+            for t in terms {
+                if let Some(g) = groups.get_mut(&t.slug) {
+                    g.members.remove(&key);
+                    if g.members.is_empty() {
+                        groups.remove(&t.slug);
                     }
                 }
             }
         }
-        views
+        Some(old)
+    }
+
+    /// The newest `n` articles of every view.
+    pub fn views(&self, n: usize) -> Views {
+        let collect = |groups: &BTreeMap<String, GroupSet>, pick: fn(&Article) -> &[Term]| {
+            groups
+                .iter()
+                .filter_map(|(slug, set)| Some((slug.clone(), group_view(slug, set, n, pick)?)))
+                .collect()
+        };
+        Views {
+            all: self.order.iter().take(n).map(|r| r.0.clone()).collect(),
+            total: self.by_path.len(),
+            categories: collect(&self.categories, |a| &a.categories),
+            tags: collect(&self.tags, |a| &a.tags),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::tests::article;
+
+    #[test]
+    fn views_stay_ordered_through_changes() {
+        let mut index = Index::new();
+        for (p, day) in [("a", 3), ("b", 1), ("c", 2), ("d", 2)] {
+            index.insert(article(p, p, day));
+        }
+        let order = |i: &Index| {
+            i.views(10)
+                .all
+                .iter()
+                .map(|a| a.path.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(&index), ["a", "c", "d", "b"]);
+        index.insert(article("b", "b", 4));
+        assert_eq!(order(&index), ["b", "a", "c", "d"]);
+        index.remove("a");
+        assert_eq!(order(&index), ["b", "c", "d"]);
+        let v = index.views(2);
+        assert_eq!(v.all.len(), 2);
+        assert_eq!(v.total, 3);
+        let cat = &v.categories["industry-trends"];
+        assert_eq!((cat.articles.len(), cat.total), (2, 3));
+        for p in ["b", "c", "d"] {
+            index.remove(p);
+        }
+        assert!(
+            index.views(10).categories.is_empty(),
+            "empty groups disappear"
+        );
+    }
+
+    #[test]
+    fn explicit_duplicate_ids_fall_back() {
+        let mut index = Index::new();
+        let mut a = article("a", "A", 1);
+        a.id = "urn:x".into();
+        let mut b = article("b", "B", 2);
+        b.id = "urn:x".into();
+        assert!(index.insert(a).1.is_none());
+        let (_, warning) = index.insert(b);
+        assert!(warning.unwrap().contains("already used by a"));
+        assert_eq!(index.get("b").unwrap().id, index.get("b").unwrap().state_id);
     }
 }

@@ -258,11 +258,15 @@ pub fn article_route(a: &Article, last_modified: i64) -> Option<Rendered> {
     }
 }
 
+/// Route path → representation.
+pub type Routes = imbl::HashMap<String, Arc<Rendered>>;
+
 /// Everything served, as of one index version.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// Route path (with a leading `/`) → representation.
-    pub routes: Arc<std::collections::HashMap<String, Arc<Rendered>>>,
+    /// Route path (with a leading `/`) → representation. A persistent map: a new snapshot
+    /// shares everything that did not change with the previous one.
+    pub routes: Routes,
     pub generation: u64,
     pub articles: usize,
     pub feeds: usize,

@@ -106,13 +106,13 @@ impl FeedSpec<'_> {
 /// Renders the whole site. `empty_updated` is used as the `updated` time of feeds with no
 /// entries (the caller keeps it stable, e.g. when the state store was created).
 pub fn render_site(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOffset>) -> Pages {
-    let views = index.views();
+    let views = index.views(cfg.feed.entries);
     let mut pages = Pages::new();
     for spec in feed_specs(&views, cfg, empty_updated) {
         render_feed(&spec, cfg, &mut pages);
     }
-    let rendered: Vec<_> = views
-        .all
+    let all: Vec<&Arc<Article>> = index.articles().collect();
+    let rendered: Vec<_> = all
         .par_iter()
         .map(|a| (a.page_path(), article_page(a, cfg)))
         .collect();
@@ -202,7 +202,7 @@ pub fn feed_specs<'a>(
         key: "feed".into(),
         title: cfg.site.title.clone(),
         name: String::new(),
-        total: views.all.len(),
+        total: views.total,
         description: cfg.site.description.clone(),
         html_url: cfg.url(""),
         entries: head(&views.all),
@@ -219,7 +219,7 @@ pub fn feed_specs<'a>(
                 key: format!("{section}/{slug}"),
                 title: format!("{} — {}", cfg.site.title, g.term.name),
                 name: g.term.name.clone(),
-                total: g.articles.len(),
+                total: g.total,
                 description: format!("{label} “{}” on {}", g.term.name, cfg.site.title),
                 html_url: format!("{}#{section}-{slug}", cfg.url("")),
                 entries,
