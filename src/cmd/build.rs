@@ -49,14 +49,20 @@ pub fn write_site(pages: &Pages, out: &Path) -> anyhow::Result<()> {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("failed to create {}", dir.display()))?;
         }
-        if std::fs::read(&dest).is_ok_and(|old| old == page.body) {
-            continue;
+        match std::fs::read(&dest) {
+            Ok(old) if old == page.body => continue,
+            // Replacing a file: write beside it and rename, so a reader never sees half of it.
+            Ok(_) => {
+                let tmp = dest.with_extension("herald-tmp");
+                std::fs::write(&tmp, &page.body)
+                    .with_context(|| format!("failed to write {}", tmp.display()))?;
+                std::fs::rename(&tmp, &dest)
+                    .with_context(|| format!("failed to write {}", dest.display()))?;
+            }
+            // A new file: nobody can be reading it yet.
+            Err(_) => std::fs::write(&dest, &page.body)
+                .with_context(|| format!("failed to write {}", dest.display()))?,
         }
-        let tmp = dest.with_extension("herald-tmp");
-        std::fs::write(&tmp, &page.body)
-            .with_context(|| format!("failed to write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &dest)
-            .with_context(|| format!("failed to write {}", dest.display()))?;
     }
     for section in ["articles", "categories", "tags"] {
         let dir = out.join(section);
