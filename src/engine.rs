@@ -296,6 +296,10 @@ impl Engine {
                 gone.extend(self.index.paths().filter(|p| known_under(p)).cloned());
             }
             Ok(m) if m.is_dir() => {
+                // A file replaced by a folder of the same name: the file's entry goes.
+                if self.stamps.contains_key(&rel) || self.index.get(&rel).is_some() {
+                    gone.insert(rel.clone());
+                }
                 // Events for files created together with their folder are often lost: walk it.
                 let mut found = HashSet::new();
                 for e in walkdir::WalkDir::new(abs)

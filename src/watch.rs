@@ -166,6 +166,15 @@ fn debounce_loop(
                     let _ = engine.send(Msg::Changes(vec![Change::Rescan]));
                     continue;
                 }
+                // The content dir itself removed or moved away: its watch is gone, even if a
+                // new dir (possibly with the same inode number) takes its place.
+                let root_gone = matches!(
+                    ev.kind,
+                    EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+                ) && ev.paths.iter().any(|p| p == &s.root);
+                if root_gone {
+                    return true;
+                }
                 note(&mut pending, &mut renames, ev);
             }
             Ok(Err(e)) => {
