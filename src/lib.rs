@@ -23,6 +23,8 @@ pub mod config;
 pub mod content;
 pub mod dates;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzz_support;
 pub mod http;
 pub mod index;
 pub mod ingest;

@@ -1,0 +1,104 @@
+//! Entry points for the fuzz targets (`fuzz/`) and their regression tests: the same code runs
+//! under the fuzzer and in `cargo test`. Not part of herald's interface.
+
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::content::{Format, Loader};
+use crate::http::routes::App;
+use crate::index::Index;
+use crate::metrics::Metrics;
+use crate::model::Article;
+use crate::render::{render_site, Pages};
+use crate::site::{Rendered, Routes, Snapshot};
+use crate::state::Record;
+
+fn config() -> &'static Config {
+    static CFG: OnceLock<Config> = OnceLock::new();
+    CFG.get_or_init(|| {
+        Config::from_toml(
+            "[site]\nbase_url = \"https://news.example.com/\"\ntag_authority = \"example.com,2026\"\n",
+            &Default::default(),
+        )
+        .expect("literal config is valid")
+    })
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-26T00:00:00Z")
+        .expect("literal date")
+        .to_utc()
+}
+
+/// Parses `data` as an article (the first byte picks the format) and, when it is usable,
+/// renders a site holding it. Never panics; the caller checks the outputs.
+pub fn render_article_bytes(data: &[u8]) -> Option<Pages> {
+    let (&selector, body) = data.split_first()?;
+    let format = match selector % 3 {
+        0 => Format::Text,
+        1 => Format::Markdown,
+        _ => Format::Html,
+    };
+    let cfg = config();
+    let loader = Loader::new(cfg);
+    let doc = loader.parse_bytes("fuzz/article.txt", body, format).ok()?;
+    let record = Record {
+        id: "tag:example.com,2026:fuzz/article.txt".into(),
+        slug: "fuzz".into(),
+        first_seen: now(),
+        hash: doc.hash.clone(),
+        changed_at: None,
+    };
+    let (article, _) = Article::new(doc, &record, cfg.site.timezone, now());
+    let mut index = Index::new();
+    index.insert(crate::site::pack_article(article, cfg));
+    Some(render_site(&index, cfg, now().fixed_offset()))
+}
+
+fn app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
+    APP.get_or_init(|| {
+        let pages = render_article_bytes(b"\x00Fuzz title\n\nFuzz body.\n").unwrap_or_default();
+        let mut routes = Routes::new();
+        for (path, page) in pages {
+            let r = Rendered::new(page.kind, page.body, 784111777, None);
+            routes.insert(format!("/{path}"), Arc::new(r));
+        }
+        let snapshot = Snapshot {
+            routes,
+            generation: 1,
+            articles: 1,
+            feeds: 3,
+            max_age: 300,
+            last_change: 0,
+        };
+        let (tx, rx) = tokio::sync::watch::channel(Some(Arc::new(snapshot)));
+        // The receiver keeps working after the sender is gone; keep it anyway.
+        std::mem::forget(tx);
+        App {
+            site: rx,
+            metrics: Arc::new(Metrics::default()),
+        }
+    })
+}
+
+/// Reads `data` as a raw request head (`METHOD PATH\nName: value\n…`), answers it from a small
+/// site, and returns the status. `None` when the bytes do not make a request at all.
+pub fn respond_to_raw(data: &[u8]) -> Option<u16> {
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.split('\n');
+    let mut first = lines.next()?.split(' ');
+    let method = first.next()?;
+    let path = first.next().unwrap_or("/");
+    let mut req = hyper::Request::builder().method(method).uri(path);
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            req = req.header(k.trim(), v.trim());
+        }
+    }
+    let req = req.body(()).ok()?;
+    let resp = crate::http::routes::respond(&req, app());
+    Some(resp.status().as_u16())
+}
