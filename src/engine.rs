@@ -17,6 +17,7 @@ use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use rayon::prelude::*;
 use tracing::{debug, error, info, warn};
 
+use crate::cache::{self, Stamp};
 use crate::config::Config;
 use crate::content::{self, Document, Loader, Skipped};
 use crate::dates::RawDate;
@@ -46,14 +47,6 @@ pub enum Change {
     Renamed { from: PathBuf, to: PathBuf },
     /// Compare the whole content dir with the index.
     Rescan,
-}
-
-/// What identifies a file version cheaply: if it is unchanged, the file is not re-read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    mtime: i128,
-    ino: u64,
 }
 
 fn stamp(path: &Path) -> Option<Stamp> {
@@ -93,6 +86,10 @@ pub struct Engine {
     route_lm: HashMap<String, (String, i64)>,
     /// When the settings that shape pages last changed: the least Last-Modified of a page.
     config_epoch: i64,
+    /// Identifies the settings that shape articles and pages (see [`render_fingerprint`]).
+    fingerprint: String,
+    /// Writes parsed articles to the article cache, off this thread.
+    cache: Option<cache::Writer>,
     epoch: DateTime<FixedOffset>,
     generation: u64,
     last_change: i64,
@@ -134,9 +131,13 @@ impl Engine {
         let now = now_secs();
         let epoch = crate::site_epoch(&state, utc(now)).unwrap_or_else(|_| utc(now).fixed_offset());
         let route_lm = state.load_routes().unwrap_or_default();
-        let config_epoch = state
-            .config_epoch(&render_fingerprint(&cfg), now)
-            .unwrap_or(now);
+        let fingerprint = render_fingerprint(&cfg);
+        let config_epoch = state.config_epoch(&fingerprint, now).unwrap_or(now);
+        // The cache lives in the state file; with no state file there is nothing to cache in.
+        let cache = cfg
+            .state_file()
+            .exists()
+            .then(|| cache::Writer::start(&cfg.state_file()));
         Engine {
             loader: Loader::new(&cfg),
             cfg,
@@ -149,6 +150,8 @@ impl Engine {
             routes: Routes::new(),
             route_lm,
             config_epoch,
+            fingerprint,
+            cache,
             epoch,
             generation: 0,
             last_change: now,
@@ -220,9 +223,10 @@ impl Engine {
             warn!("server.listen changed: new addresses take effect after a restart");
         }
         self.loader = Loader::new(&self.cfg);
+        self.fingerprint = render_fingerprint(&self.cfg);
         self.config_epoch = self
             .state
-            .config_epoch(&render_fingerprint(&self.cfg), now_secs())
+            .config_epoch(&self.fingerprint, now_secs())
             .unwrap_or_else(|_| now_secs());
         // Parse settings may have changed: read everything again, render everything.
         self.stamps.clear();
@@ -352,6 +356,9 @@ impl Engine {
                 self.records.insert(t.clone(), rec);
             }
             self.stamps.remove(&f);
+            if let Some(c) = &self.cache {
+                c.send(vec![cache::Op::Delete(f.clone())]);
+            }
             if let Some(old) = self.index.remove(&f) {
                 changed.push((Some(old), None));
             }
@@ -442,9 +449,18 @@ impl Engine {
             stamps.push(st);
         }
         let now = now_secs();
+        let mut cached: Vec<(String, Stamp, Article)> = Vec::new();
         if initial && self.records.is_empty() {
             match self.state.all_records() {
-                Ok(r) => self.records = r,
+                Ok(rows) => {
+                    let present: HashSet<String> = rows
+                        .iter()
+                        .filter(|(_, (_, p))| *p)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    self.records = rows.into_iter().map(|(k, (rec, _))| (k, rec)).collect();
+                    (to_load, stamps) = self.take_cached(to_load, stamps, &present, &mut cached);
+                }
                 Err(e) => self.state_failed(&e),
             }
         }
@@ -501,13 +517,29 @@ impl Engine {
             .cloned()
             .collect();
         let t_assign = Instant::now();
-        let keys: Vec<DocKey> = ready.iter().map(|l| l.key.clone()).collect();
+        let keys: Vec<DocKey> = ready
+            .iter()
+            .map(|l| l.key.clone())
+            .chain(cached.iter().map(|(path, _, a)| DocKey {
+                path: path.clone(),
+                hash: a.hash.clone(),
+                title: a.title.clone(),
+            }))
+            .collect();
         let records = self.assign(&keys, removes, now, initial);
         drop(keys);
         debug!(ms = t_assign.elapsed().as_millis() as u64, "phase: state");
         let t_index = Instant::now();
         let mut changed = Vec::new();
+        let mut cache_ops = Vec::new();
+        for (rel, st, article) in cached {
+            self.stamps.insert(rel, st);
+            if let (_, Some(w)) = self.index.insert(article) {
+                warn!("{w}");
+            }
+        }
         for rel in &gone {
+            cache_ops.push(cache::Op::Delete(rel.clone()));
             if let Some(old) = self.index.remove(rel) {
                 changed.push((Some(old), None));
             }
@@ -530,10 +562,68 @@ impl Engine {
             if let Some(w) = dup {
                 warn!(path = %path, "{w}");
             }
-            changed.push((before, self.index.get(&path).cloned()));
+            let new = self.index.get(&path).cloned();
+            if let (Some(article), Some(stamp)) = (&new, self.stamps.get(&path)) {
+                cache_ops.push(cache::Op::Put {
+                    stamp: *stamp,
+                    fingerprint: self.fingerprint.clone(),
+                    article: article.clone(),
+                });
+            }
+            changed.push((before, new));
+        }
+        if let Some(c) = &self.cache {
+            c.send(cache_ops);
         }
         debug!(ms = t_index.elapsed().as_millis() as u64, "phase: index");
         changed
+    }
+
+    /// Splits the files to load into those the article cache has as they are now (same stamp,
+    /// same settings, same record) and those that must be parsed.
+    fn take_cached(
+        &self,
+        to_load: Vec<String>,
+        stamps: Vec<Stamp>,
+        present: &HashSet<String>,
+        cached: &mut Vec<(String, Stamp, Article)>,
+    ) -> (Vec<String>, Vec<Stamp>) {
+        let mut entries = match self.state.load_cache() {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(
+                    error = format!("{e:#}"),
+                    "article cache unreadable; parsing every file"
+                );
+                return (to_load, stamps);
+            }
+        };
+        let mut rest = (Vec::new(), Vec::new());
+        for (rel, st) in to_load.into_iter().zip(stamps) {
+            let hit = entries.remove(&rel).filter(|e| {
+                e.stamp == st
+                    && e.fingerprint == self.fingerprint
+                    && present.contains(&rel)
+                    && self.records.get(&rel).is_some_and(|r| {
+                        r.hash == e.article.hash
+                            && r.id == e.article.state_id
+                            && r.slug == e.article.slug
+                    })
+            });
+            match hit {
+                Some(e) => cached.push((rel, st, e.article)),
+                None => {
+                    rest.0.push(rel);
+                    rest.1.push(st);
+                }
+            }
+        }
+        debug!(
+            cached = cached.len(),
+            to_parse = rest.0.len(),
+            "article cache"
+        );
+        rest
     }
 
     /// Gets records for documents from the state store; from memory when the store fails.

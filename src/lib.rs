@@ -17,6 +17,7 @@
 //! Shared helpers: `text` (encodings, XML-legal characters, slugs, summaries), `dates`.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod cli;
 pub mod cmd;
 pub mod config;

@@ -105,6 +105,7 @@ impl State {
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS routes (path TEXT PRIMARY KEY, tag TEXT NOT NULL, last_modified INTEGER NOT NULL);",
         )?;
+        conn.execute_batch(crate::cache::SCHEMA)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(State {
             conn,
@@ -321,11 +322,20 @@ impl State {
         Ok(())
     }
 
-    /// Every record, present or not (to look records up in memory during a full scan).
-    pub fn all_records(&mut self) -> anyhow::Result<HashMap<String, Record>> {
+    /// Every record, with whether its file is present (to look records up in memory during
+    /// a full scan).
+    pub fn all_records(&mut self) -> anyhow::Result<HashMap<String, (Record, bool)>> {
         let tx = self.conn.transaction()?;
         let rows = all_rows(&tx)?;
-        Ok(rows.into_iter().map(|(p, r)| (p, r.rec)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(p, r)| (p, (r.rec, r.present)))
+            .collect())
+    }
+
+    /// Every cached article (see [`crate::cache`]).
+    pub fn load_cache(&self) -> anyhow::Result<HashMap<String, crate::cache::Entry>> {
+        crate::cache::load(&self.conn)
     }
 
     /// When the rendering settings last changed: `fingerprint` identifies the settings that

@@ -2,6 +2,7 @@
 //! (`sd_notify`), and listening sockets passed by socket activation (`LISTEN_FDS`). Every
 //! function is a no-op when herald is not run by systemd (no `NOTIFY_SOCKET`/`LISTEN_FDS`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,9 +15,13 @@ fn send(states: &[NotifyState]) {
     }
 }
 
+/// Set once `READY=1` has been sent: watchdog pings only make sense after it.
+static READY_SENT: AtomicBool = AtomicBool::new(false);
+
 /// `READY=1` with a status line: the first index is built and the listeners accept.
 pub fn ready(status: &str) {
     send(&[NotifyState::Ready, NotifyState::Status(status)]);
+    READY_SENT.store(true, Ordering::SeqCst);
 }
 
 /// `RELOADING=1` + `MONOTONIC_USEC=` (required by `Type=notify-reload`).
@@ -47,6 +52,9 @@ pub fn watchdog() {
     let Some(every) = watchdog_interval() else {
         return;
     };
+    if !READY_SENT.load(Ordering::SeqCst) {
+        return;
+    }
     let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
     if last.is_none_or(|l| l.elapsed() >= every) {
         *last = Some(Instant::now());

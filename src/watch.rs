@@ -105,11 +105,13 @@ fn run(s: Settings, engine: Sender<Msg>, metrics: Arc<Metrics>, stop: Arc<Atomic
             }
         };
         info!(dir = %s.root.display(), "watching");
+        // Whatever changed before the watch existed (during the first scan, or while the dir
+        // was being replaced) is found by comparing everything once more.
+        let _ = engine.send(Msg::Changes(vec![Change::Rescan]));
         let replaced = debounce_loop(&s, raw_rx, &engine, &metrics, &stop, id);
         drop(watcher);
         if replaced {
             warn!(dir = %s.root.display(), "content dir disappeared or was replaced; watching it again when it is back");
-            let _ = engine.send(Msg::Changes(vec![Change::Rescan]));
         }
     }
 }

@@ -140,7 +140,7 @@ fn a_file_replaced_by_a_directory_of_the_same_name() {
 
 #[test]
 fn ten_thousand_files_dropped_at_once() {
-    let site = Site::new("content", "faults.toml");
+    let site = Site::new("content", "flood.toml");
     let server = TestServer::start(&site, &[]);
     let base = metric(&server, "herald_articles_indexed");
     // Made outside, then moved in with one rename: the watcher sees only the folder.
