@@ -12,6 +12,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset};
+use rayon::prelude::*;
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
@@ -37,8 +38,9 @@ struct Meta {
     updated: DateTime<FixedOffset>,
     authors: Vec<(String, Option<String>)>,
     summary: String,
-    categories: Vec<String>,
-    tags: Vec<String>,
+    /// (name, slug): slugs are stored so loading never recomputes them.
+    categories: Vec<(String, String)>,
+    tags: Vec<(String, String)>,
     link: Option<String>,
     hash: String,
     tag: String,
@@ -68,65 +70,77 @@ pub fn load(conn: &Connection) -> anyhow::Result<HashMap<String, Entry>> {
     let mut stmt =
         conn.prepare("SELECT path, len, mtime, ino, fingerprint, meta, page FROM cache")?;
     let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, Vec<u8>>(5)?,
-            r.get::<_, Vec<u8>>(6)?,
-        ))
+        Ok(Row {
+            path: r.get(0)?,
+            len: r.get(1)?,
+            mtime: r.get(2)?,
+            ino: r.get(3)?,
+            fingerprint: r.get(4)?,
+            meta: r.get(5)?,
+            page: r.get(6)?,
+        })
     })?;
-    let mut out = HashMap::new();
-    for row in rows {
-        let (path, len, mtime, ino, fingerprint, meta, page) = row?;
-        let Ok(meta) = serde_json::from_slice::<Meta>(&meta) else {
-            continue;
-        };
-        let Ok(mtime) = mtime.parse::<i128>() else {
-            continue;
-        };
-        let article = Article {
-            path: path.clone(),
-            id: meta.id,
-            state_id: meta.state_id,
-            slug: meta.slug,
-            title: meta.title,
-            published: meta.published,
-            updated: meta.updated,
-            authors: meta
-                .authors
-                .into_iter()
-                .map(|(name, email)| Person { name, email })
-                .collect(),
-            summary: meta.summary,
-            content: Content::Packed {
-                page: Bytes::from(page),
-                tag: meta.tag,
-                start: meta.start,
-                end: meta.end,
-            },
-            categories: meta.categories.iter().map(|c| Term::new(c)).collect(),
-            tags: meta.tags.iter().map(|t| Term::new(t)).collect(),
-            link: meta.link,
-            hash: meta.hash,
-        };
-        let stamp = Stamp {
-            len: len as u64,
-            mtime,
-            ino: ino as u64,
-        };
-        out.insert(
-            path,
-            Entry {
-                stamp,
-                fingerprint,
-                article,
-            },
-        );
-    }
-    Ok(out)
+    let raw: Vec<Row> = rows.collect::<Result<_, _>>()?;
+    // Decoding is most of the cost: spread it over the cores.
+    Ok(raw.into_par_iter().filter_map(decode).collect())
+}
+
+/// A cache row as stored.
+struct Row {
+    path: String,
+    len: i64,
+    mtime: String,
+    ino: i64,
+    fingerprint: String,
+    meta: Vec<u8>,
+    page: Vec<u8>,
+}
+
+fn decode(row: Row) -> Option<(String, Entry)> {
+    let meta = serde_json::from_slice::<Meta>(&row.meta).ok()?;
+    let stamp = Stamp {
+        len: row.len as u64,
+        mtime: row.mtime.parse().ok()?,
+        ino: row.ino as u64,
+    };
+    let terms = |v: Vec<(String, String)>| {
+        v.into_iter()
+            .map(|(name, slug)| Term { name, slug })
+            .collect()
+    };
+    let article = Article {
+        path: row.path.clone(),
+        id: meta.id,
+        state_id: meta.state_id,
+        slug: meta.slug,
+        title: meta.title,
+        published: meta.published,
+        updated: meta.updated,
+        authors: meta
+            .authors
+            .into_iter()
+            .map(|(name, email)| Person { name, email })
+            .collect(),
+        summary: meta.summary,
+        content: Content::Packed {
+            page: Bytes::from(row.page),
+            tag: meta.tag,
+            start: meta.start,
+            end: meta.end,
+        },
+        categories: terms(meta.categories),
+        tags: terms(meta.tags),
+        link: meta.link,
+        hash: meta.hash,
+    };
+    Some((
+        row.path,
+        Entry {
+            stamp,
+            fingerprint: row.fingerprint,
+            article,
+        },
+    ))
 }
 
 /// A change to the cache.
@@ -141,7 +155,18 @@ pub enum Op {
 
 /// The writer thread's handle; dropping it lets the thread finish what is queued and stop.
 pub struct Writer {
-    tx: Sender<Vec<Op>>,
+    tx: Option<Sender<Vec<Op>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    /// Closes the queue and waits for what is queued to be written (on shutdown).
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Writer {
@@ -158,15 +183,22 @@ impl Writer {
                     "article cache unavailable; restarts will parse every file"
                 ),
             });
-        if let Err(e) = spawned {
-            warn!(error = %e, "cannot start the article cache writer");
+        let thread = match spawned {
+            Ok(t) => Some(t),
+            Err(e) => {
+                warn!(error = %e, "cannot start the article cache writer");
+                None
+            }
+        };
+        Writer {
+            tx: Some(tx),
+            thread,
         }
-        Writer { tx }
     }
 
     pub fn send(&self, ops: Vec<Op>) {
-        if !ops.is_empty() {
-            let _ = self.tx.send(ops);
+        if let (false, Some(tx)) = (ops.is_empty(), &self.tx) {
+            let _ = tx.send(ops);
         }
     }
 }
@@ -233,8 +265,16 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                             .map(|p| (p.name.clone(), p.email.clone()))
                             .collect(),
                         summary: article.summary.clone(),
-                        categories: article.categories.iter().map(|t| t.name.clone()).collect(),
-                        tags: article.tags.iter().map(|t| t.name.clone()).collect(),
+                        categories: article
+                            .categories
+                            .iter()
+                            .map(|t| (t.name.clone(), t.slug.clone()))
+                            .collect(),
+                        tags: article
+                            .tags
+                            .iter()
+                            .map(|t| (t.name.clone(), t.slug.clone()))
+                            .collect(),
                         link: article.link.clone(),
                         hash: article.hash.clone(),
                         tag: tag.clone(),

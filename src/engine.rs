@@ -450,6 +450,12 @@ impl Engine {
         }
         let now = now_secs();
         let mut cached: Vec<(String, Stamp, Article)> = Vec::new();
+        let mut present_before: HashSet<String> = HashSet::new();
+        let scanned_now: HashSet<String> = if initial {
+            to_load.iter().cloned().collect()
+        } else {
+            HashSet::new()
+        };
         if initial && self.records.is_empty() {
             match self.state.all_records() {
                 Ok(rows) => {
@@ -460,6 +466,7 @@ impl Engine {
                         .collect();
                     self.records = rows.into_iter().map(|(k, (rec, _))| (k, rec)).collect();
                     (to_load, stamps) = self.take_cached(to_load, stamps, &present, &mut cached);
+                    present_before = present;
                 }
                 Err(e) => self.state_failed(&e),
             }
@@ -526,7 +533,25 @@ impl Engine {
                 title: a.title.clone(),
             }))
             .collect();
-        let records = self.assign(&keys, removes, now, initial);
+        // With the article cache, most files were not read: only the parsed ones and the
+        // vanished ones need the state (a full sync would revisit every record).
+        let parsed = ready.len();
+        let records = if initial && keys.len() > parsed {
+            let vanished: Vec<String> = present_before
+                .iter()
+                .filter(|p| !scanned_now.contains(*p))
+                .cloned()
+                .collect();
+            let mut recs = self.assign(&keys[..parsed], vanished, now, false);
+            for k in &keys[parsed..] {
+                if let Some(r) = self.records.get(&k.path) {
+                    recs.insert(k.path.clone(), r.clone());
+                }
+            }
+            recs
+        } else {
+            self.assign(&keys, removes, now, initial)
+        };
         drop(keys);
         debug!(ms = t_assign.elapsed().as_millis() as u64, "phase: state");
         let t_index = Instant::now();
@@ -1013,7 +1038,10 @@ fn finish(l: Loaded, rec: &Record, cfg: &Config, now: i64) -> Article {
 
 /// The settings that shape rendered pages, as one fingerprint.
 fn render_fingerprint(cfg: &Config) -> String {
-    let text = format!("{:?}|{:?}|{:?}", cfg.site, cfg.feed, cfg.labels);
+    let text = format!(
+        "{:?}|{:?}|{:?}|{}",
+        cfg.site, cfg.feed, cfg.labels, cfg.max_article_bytes
+    );
     blake3::hash(text.as_bytes()).to_hex().to_string()
 }
 

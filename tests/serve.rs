@@ -329,6 +329,11 @@ fn restart_keeps_ids_dates_and_last_modified() {
     let before_rss = server.get("/feed.rss").text();
     assert!(server.stop().success());
     let server = TestServer::start(&site, &[]);
+    // Every article came from the article cache: no file was parsed again.
+    assert!(
+        server.log_contains("article cache cached=15 to_parse=1"),
+        "the restart did not use the cache"
+    );
     let after = server.get("/feed.atom");
     assert_eq!(before.body, after.body, "a restart changed the Atom feed");
     assert_eq!(before.header("etag"), after.header("etag"));
