@@ -741,32 +741,9 @@ impl Engine {
                 rec
             } else {
                 let base = state::tag_id(&self.cfg.site.tag_authority, &doc.path);
-                let id = (1..)
-                    .map(|n| {
-                        if n == 1 {
-                            base.clone()
-                        } else {
-                            format!("{base};{n}")
-                        }
-                    })
-                    .find(|c| !ids.contains(c))
-                    .unwrap_or(base);
-                let words = crate::text::ascii_words(&deunicode::deunicode(&doc.title), 80);
-                let words = if words.is_empty() {
-                    "article".to_string()
-                } else {
-                    words
-                };
-                let slug = (1..)
-                    .map(|n| {
-                        if n == 1 {
-                            words.clone()
-                        } else {
-                            format!("{words}-{n}")
-                        }
-                    })
-                    .find(|c| !slugs.contains(c))
-                    .unwrap_or(words);
+                let id = state::first_free(&base, ";", |c| ids.contains(c));
+                let slug =
+                    state::first_free(&state::slug_base(&doc.title), "-", |c| slugs.contains(c));
                 slugs.insert(slug.clone());
                 Record {
                     id,

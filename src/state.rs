@@ -229,12 +229,7 @@ impl State {
                 continue;
             }
             let id = taken.claim(&tx, Claim::Id, &tag_id(&self.authority, &doc.path))?;
-            let words = text::ascii_words(&deunicode::deunicode(&doc.title), 80);
-            let words = if words.is_empty() {
-                "article".to_string()
-            } else {
-                words
-            };
+            let words = slug_base(&doc.title);
             let slug = taken.claim(&tx, Claim::Slug, &words)?;
             let rec = Record {
                 id,
@@ -436,27 +431,33 @@ impl Taken {
             Claim::Id => (";", "SELECT 1 FROM articles WHERE id = ?1"),
             Claim::Slug => ("-", "SELECT 1 FROM articles WHERE slug = ?1"),
         };
-        for n in 1.. {
-            let candidate = if n == 1 {
-                base.to_string()
-            } else {
-                format!("{base}{sep}{n}")
-            };
-            let free = match self {
-                Taken::Sets { ids, slugs } => {
-                    let set = match what {
-                        Claim::Id => ids,
-                        Claim::Slug => slugs,
-                    };
-                    set.insert(candidate.clone())
+        let mut error = None;
+        let free = first_free(base, sep, |candidate| match self {
+            Taken::Sets { ids, slugs } => match what {
+                Claim::Id => ids.contains(candidate),
+                Claim::Slug => slugs.contains(candidate),
+            },
+            Taken::Db => match tx
+                .prepare_cached(sql)
+                .and_then(|mut s| s.exists([candidate]))
+            {
+                Ok(taken) => taken,
+                Err(e) => {
+                    error = Some(e);
+                    false
                 }
-                Taken::Db => !tx.prepare_cached(sql)?.exists([&candidate])?,
-            };
-            if free {
-                return Ok(candidate);
-            }
+            },
+        });
+        if let Some(e) = error {
+            return Err(e.into());
         }
-        unreachable!("an unbounded range always yields a free candidate")
+        if let Taken::Sets { ids, slugs } = self {
+            match what {
+                Claim::Id => ids.insert(free.clone()),
+                Claim::Slug => slugs.insert(free.clone()),
+            };
+        }
+        Ok(free)
     }
 }
 
@@ -504,6 +505,27 @@ impl Writes {
 
 fn from_ts(s: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(s, 0).single().unwrap_or_default()
+}
+
+/// The slug a new article's title asks for, before it is made unique.
+pub fn slug_base(title: &str) -> String {
+    let words = text::ascii_words(&deunicode::deunicode(title), 80);
+    if words.is_empty() {
+        "article".to_string()
+    } else {
+        words
+    }
+}
+
+/// `base`, or `base` + `sep` + 2, 3, …: the first candidate `taken` says is free.
+pub fn first_free(base: &str, sep: &str, mut taken: impl FnMut(&str) -> bool) -> String {
+    if !taken(base) {
+        return base.to_string();
+    }
+    (2..)
+        .map(|n| format!("{base}{sep}{n}"))
+        .find(|c| !taken(c))
+        .unwrap_or_else(|| unreachable!("an unbounded range always yields a free candidate"))
 }
 
 /// `tag:<authority>:<path>` with the path percent-encoded outside `[A-Za-z0-9-._~/]`.

@@ -1,48 +1,24 @@
 //! Property tests: whatever bytes or strings an article holds, parsing never panics and
 //! every rendered feed is well-formed XML (strict parser) or valid JSON.
 
-use chrono::{DateTime, Utc};
-use herald::config::Config;
-use herald::content::{Format, Loader};
-use herald::index::Index;
-use herald::model::Article;
-use herald::render::{render_site, Kind};
-use herald::state::Record;
+use herald::content::Format;
+use herald::render::Kind;
 use proptest::prelude::*;
 
-fn config() -> Config {
-    Config::from_toml(
-        "[site]\nbase_url = \"https://news.example.com/\"\ntag_authority = \"example.com,2026\"\n",
-        &Default::default(),
-    )
-    .unwrap()
-}
-
-fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-26T00:00:00Z")
-        .unwrap()
-        .to_utc()
-}
-
-/// Parses `bytes` as an article; when it is usable, renders a site holding it and checks
-/// every output.
+/// Parses `bytes` as an article in `format` and, when it is usable, checks every output of
+/// a site holding it (the same path the fuzz target takes).
 fn check_bytes(bytes: &[u8], format: Format) -> Result<(), TestCaseError> {
-    let cfg = config();
-    let loader = Loader::new(&cfg);
-    let Ok(doc) = loader.parse_bytes("prop/article.txt", bytes, format) else {
+    let selector = match format {
+        Format::Text => 0u8,
+        Format::Markdown => 1,
+        Format::Html => 2,
+    };
+    let mut input = vec![selector];
+    input.extend_from_slice(bytes);
+    let Some(pages) = herald::fuzz_support::render_article_bytes(&input) else {
         return Ok(());
     };
-    let record = Record {
-        id: "tag:example.com,2026:prop/article.txt".into(),
-        slug: "prop".into(),
-        first_seen: now(),
-        hash: doc.hash.clone(),
-        changed_at: None,
-    };
-    let (article, _) = Article::new(doc, &record, cfg.site.timezone, now());
-    let mut index = Index::new();
-    index.insert(article);
-    for (path, page) in render_site(&index, &cfg, now().fixed_offset()) {
+    for (path, page) in pages {
         let text = String::from_utf8(page.body)
             .map_err(|e| TestCaseError::fail(format!("{path}: {e}")))?;
         match page.kind {

@@ -35,18 +35,11 @@ fn notifies_ready_status_watchdog_reload_and_stopping_in_order() {
             }
         }
     });
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&site.config)
-        .arg("--content")
-        .arg(site.content())
-        .arg("--state-dir")
-        .arg(site.state())
+    let mut child = site
+        .command(&site.config)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("NOTIFY_SOCKET", &sock_path)
         .env("WATCHDOG_USEC", "400000")
-        .env_remove("WATCHDOG_PID")
-        .env_remove("LISTEN_FDS")
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

@@ -54,20 +54,30 @@ impl Site {
         self.dir.path().join(name)
     }
 
-    /// Runs herald with this site's config, content and state, plus `args`.
-    pub fn run(&self, args: &[&str]) -> Output {
+    /// The herald command for this site (`config`, its content and state), in its dir, with
+    /// no inherited systemd or logging environment.
+    pub fn command(&self, config: &Path) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.arg("--config")
-            .arg(&self.config)
+            .arg(config)
             .arg("--content")
             .arg(self.content())
             .arg("--state-dir")
             .arg(self.state())
-            .args(args)
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
-            .env_remove("STATE_DIRECTORY");
-        cmd.output().unwrap()
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID");
+        cmd
+    }
+
+    /// Runs herald with this site's config, content and state, plus `args`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(&self.config).args(args).output().unwrap()
     }
 
     /// `herald build --out <name>`, which must succeed; returns the output dir.
@@ -159,20 +169,11 @@ impl TestServer {
 
     pub fn start_with_config(site: &Site, config: &Path, args: &[&str]) -> TestServer {
         use std::io::BufRead;
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(config)
-            .arg("--content")
-            .arg(site.content())
-            .arg("--state-dir")
-            .arg(site.state())
+        let mut child = site
+            .command(config)
             .args(args)
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .current_dir(site.dir.path())
             .env("RUST_LOG", "herald=debug")
-            .env_remove("STATE_DIRECTORY")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("LISTEN_FDS")
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()
