@@ -410,3 +410,53 @@ fn sigterm_exits_zero() {
     let status = server.stop();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn listens_on_several_addresses_ipv4_and_ipv6() {
+    use std::io::BufRead;
+    /// Stops the daemon even when an assertion fails.
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let site = Site::new("content", "serve.toml");
+    let mut child = site
+        .command(&site.config)
+        .args(["serve", "--listen", "127.0.0.1:0", "--listen", "[::1]:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut guard = Guard(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Keep draining the log so the daemon never writes into a closed pipe.
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(addr) = line.split("listening addr=").nth(1) {
+                let _ = tx.send(addr.trim().parse::<std::net::SocketAddr>().unwrap());
+            }
+        }
+    });
+    let timeout = std::time::Duration::from_secs(30);
+    let addrs = [
+        rx.recv_timeout(timeout).unwrap(),
+        rx.recv_timeout(timeout).unwrap(),
+    ];
+    assert!(addrs[0].is_ipv4() && addrs[1].is_ipv6(), "{addrs:?}");
+    for addr in addrs {
+        wait_until("served", &mut || {
+            http_request(addr, "GET", "/healthz", &[]).status == 200
+        });
+    }
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(guard.0.id().to_string())
+        .status();
+    assert_eq!(guard.0.wait().unwrap().code(), Some(0));
+}
