@@ -90,6 +90,8 @@ pub struct Engine {
     fingerprint: String,
     /// Writes parsed articles to the article cache, off this thread.
     cache: Option<cache::Writer>,
+    /// Feeds in the last snapshot (each format counted).
+    feeds: usize,
     epoch: DateTime<FixedOffset>,
     generation: u64,
     last_change: i64,
@@ -152,6 +154,7 @@ impl Engine {
             config_epoch,
             fingerprint,
             cache,
+            feeds: 0,
             epoch,
             generation: 0,
             last_change: now,
@@ -764,10 +767,7 @@ impl Engine {
         format!(
             "{} articles, {} feeds, last change {}",
             self.index.len(),
-            self.routes
-                .keys()
-                .filter(|k| k.contains("/feed.") || k.starts_with("/feed."))
-                .count(),
+            self.feeds,
             crate::dates::rfc3339(utc(self.last_change).fixed_offset())
         )
     }
@@ -910,13 +910,9 @@ impl Engine {
         }
         self.routes = routes;
         self.generation += 1;
-        let feeds = self
-            .routes
-            .keys()
-            .filter(|k| {
-                k.ends_with("/feed.rss") || k.ends_with("/feed.atom") || k.ends_with("/feed.json")
-            })
-            .count();
+        // Every feed spec is published in three formats.
+        let feeds = specs.len() * 3;
+        self.feeds = feeds;
         let snapshot = Snapshot {
             routes: self.routes.clone(),
             generation: self.generation,

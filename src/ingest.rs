@@ -23,23 +23,13 @@ pub struct Ingested {
     pub warnings: Vec<(String, String)>,
 }
 
-/// Loads the given paths in parallel. Results keep the input order.
-/// `scanned`: the paths come from [`content::scan`], which applied the symlink policy.
-pub fn load_many(
-    loader: &Loader,
-    paths: &[String],
-    scanned: bool,
-) -> Vec<Result<Document, Skipped>> {
+/// Loads scanned paths in parallel (the scan already applied the symlink policy). Results
+/// keep the input order.
+fn load_scanned(loader: &Loader, paths: &[String]) -> Vec<Result<Document, Skipped>> {
     paths
         .par_iter()
         .with_min_len(64)
-        .map(|p| {
-            if scanned {
-                loader.load_scanned(p)
-            } else {
-                loader.load(p)
-            }
-        })
+        .map(|p| loader.load_scanned(p))
         .collect()
 }
 
@@ -55,7 +45,7 @@ pub fn full(
     let loader = Loader::new(cfg);
     let mut skipped = scan.skipped;
     let mut docs = Vec::with_capacity(scan.files.len());
-    for result in load_many(&loader, &scan.files, true) {
+    for result in load_scanned(&loader, &scan.files) {
         match result {
             Ok(doc) => docs.push(doc),
             Err(s) => skipped.push(s),
