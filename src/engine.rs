@@ -391,7 +391,8 @@ impl Engine {
         debug!(
             files = scan.files.len(),
             ms = t_scan.elapsed().as_millis() as u64,
-            "phase: scan"
+            "phase: scan rss={}",
+            crate::metrics::rss_mb()
         );
         for s in &scan.skipped {
             self.log_skip(s);
@@ -493,7 +494,8 @@ impl Engine {
         debug!(
             files = to_load.len(),
             ms = t_load.elapsed().as_millis() as u64,
-            "phase: load"
+            "phase: load rss={}",
+            crate::metrics::rss_mb()
         );
         let mut ready: Vec<Loaded> = Vec::new();
         for ((rel, st), result) in to_load.into_iter().zip(stamps).zip(loaded) {
@@ -556,7 +558,11 @@ impl Engine {
             self.assign(&keys, removes, now, initial)
         };
         drop(keys);
-        debug!(ms = t_assign.elapsed().as_millis() as u64, "phase: state");
+        debug!(
+            ms = t_assign.elapsed().as_millis() as u64,
+            "phase: state rss={}",
+            crate::metrics::rss_mb()
+        );
         let t_index = Instant::now();
         let mut changed = Vec::new();
         let mut cache_ops = Vec::new();
@@ -603,7 +609,11 @@ impl Engine {
         if let Some(c) = &self.cache {
             c.send(cache_ops);
         }
-        debug!(ms = t_index.elapsed().as_millis() as u64, "phase: index");
+        debug!(
+            ms = t_index.elapsed().as_millis() as u64,
+            "phase: index rss={}",
+            crate::metrics::rss_mb()
+        );
         changed
     }
 
@@ -828,7 +838,8 @@ impl Engine {
         debug!(
             pages = pages.len(),
             ms = t_render.elapsed().as_millis() as u64,
-            "phase: render"
+            "phase: render rss={}",
+            crate::metrics::rss_mb()
         );
         let t_prep = Instant::now();
 
@@ -899,7 +910,11 @@ impl Engine {
             routes.insert(route, Arc::new(rendered));
             rebuilt += 1;
         }
-        debug!(ms = t_prep.elapsed().as_millis() as u64, "phase: routes");
+        debug!(
+            ms = t_prep.elapsed().as_millis() as u64,
+            "phase: routes rss={}",
+            crate::metrics::rss_mb()
+        );
         if !lm_updates.is_empty() {
             if let Err(e) = self.state.save_routes(&lm_updates) {
                 self.state_failed(&e);
@@ -1006,6 +1021,7 @@ fn finish(l: Loaded, rec: &Record, cfg: &Config, now: i64) -> Article {
         a.id = rec.id.clone();
     }
     a.slug = rec.slug.clone();
+    a.shrink_to_fit();
     a
 }
 

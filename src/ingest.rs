@@ -42,6 +42,7 @@ pub fn full(
 ) -> anyhow::Result<Ingested> {
     let scan = content::scan(&cfg.content_dir)
         .with_context(|| format!("failed to read content dir {}", cfg.content_dir.display()))?;
+    let t = std::time::Instant::now();
     let loader = Loader::new(cfg);
     let mut skipped = scan.skipped;
     let mut docs = Vec::with_capacity(scan.files.len());
@@ -51,11 +52,16 @@ pub fn full(
             Err(s) => skipped.push(s),
         }
     }
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "phase: load");
+    let t = std::time::Instant::now();
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let keys: Vec<DocKey> = docs.iter().map(DocKey::of).collect();
     let refs: Vec<&DocKey> = keys.iter().collect();
     let records = state.sync_all(&refs, now, commit)?;
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "phase: state");
+    let t = std::time::Instant::now();
     let (index, warnings) = assemble(docs, &records, cfg, now);
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "phase: assemble");
     Ok(Ingested {
         index,
         skipped,

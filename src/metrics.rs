@@ -195,3 +195,12 @@ impl Metrics {
         o
     }
 }
+
+/// Resident memory in MB (Linux; 0 elsewhere), for the debug log's phase timings.
+pub fn rss_mb() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    pages * 4096 / 1_000_000
+}

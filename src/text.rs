@@ -302,8 +302,9 @@ fn is_cjk(c: char) -> bool {
 /// cut at a word boundary, or at a character boundary in CJK text.
 pub fn summarize(text: &str, max_chars: usize) -> String {
     // Only the start matters: collapse white space in a prefix just long enough to decide.
-    let text = collapse_prefix(text, max_chars + 1);
+    let mut text = collapse_prefix(text, max_chars + 1);
     if text.chars().count() <= max_chars {
+        text.shrink_to_fit();
         return text;
     }
     let cut: usize = text
@@ -325,9 +326,12 @@ pub fn summarize(text: &str, max_chars: usize) -> String {
             }
         }
     }
-    let mut out = head[..end]
-        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '，' | '、'))
-        .to_string();
+    let head = head[..end].trim_end_matches(|c: char| {
+        c.is_whitespace() || matches!(c, ',' | ';' | ':' | '，' | '、')
+    });
+    // Sized exactly: summaries live as long as their article.
+    let mut out = String::with_capacity(head.len() + '…'.len_utf8());
+    out.push_str(head);
     out.push('…');
     out
 }

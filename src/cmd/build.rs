@@ -14,7 +14,9 @@ use crate::{ingest, site_epoch};
 pub fn run(cfg: &Config, out: &Path) -> anyhow::Result<()> {
     let now = crate::dates::truncate_secs(chrono::Utc::now());
     let mut state = State::open(&cfg.state_file(), &cfg.site.tag_authority)?;
+    let t0 = std::time::Instant::now();
     let ingested = ingest::full(cfg, &mut state, now, true)?;
+    tracing::debug!(ms = t0.elapsed().as_millis() as u64, "phase: ingest");
     for s in &ingested.skipped {
         if s.reason.is_error() {
             warn!(path = %s.path, reason = s.reason.as_str(), "{}", s.message);
@@ -26,8 +28,12 @@ pub fn run(cfg: &Config, out: &Path) -> anyhow::Result<()> {
         warn!(path = %path, "{w}");
     }
     let epoch = site_epoch(&state, now)?;
+    let t1 = std::time::Instant::now();
     let pages = render::render_site(&ingested.index, cfg, epoch);
+    tracing::debug!(ms = t1.elapsed().as_millis() as u64, "phase: render");
+    let t2 = std::time::Instant::now();
     write_site(&pages, out)?;
+    tracing::debug!(ms = t2.elapsed().as_millis() as u64, "phase: write");
     info!(
         out = %out.display(),
         articles = ingested.index.len(),
