@@ -65,8 +65,16 @@ pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS cache (
     page BLOB NOT NULL
 );";
 
+/// Sees each chunk of decoded cache entries (path, entry) as it is made.
+pub type ChunkFn<'a> = dyn FnMut(&mut [(String, Entry)]) + 'a;
+
+/// Rows decoded at a time: bounds how many raw rows and heap pages are held at once.
+const CHUNK: usize = 4096;
+
 /// Reads every cached article. Entries that do not decode are left out (parsed again).
-pub fn load(conn: &Connection) -> anyhow::Result<HashMap<String, Entry>> {
+/// `each_chunk` sees every chunk of decoded articles as it is made (the engine moves their
+/// pages into the page store, so all pages are never on the heap at once).
+pub fn load(conn: &Connection, each_chunk: &mut ChunkFn) -> anyhow::Result<HashMap<String, Entry>> {
     let mut stmt =
         conn.prepare("SELECT path, len, mtime, ino, fingerprint, meta, page FROM cache")?;
     let rows = stmt.query_map([], |r| {
@@ -80,9 +88,25 @@ pub fn load(conn: &Connection) -> anyhow::Result<HashMap<String, Entry>> {
             page: r.get(6)?,
         })
     })?;
-    let raw: Vec<Row> = rows.collect::<Result<_, _>>()?;
-    // Decoding is most of the cost: spread it over the cores.
-    Ok(raw.into_par_iter().filter_map(decode).collect())
+    let mut out = HashMap::new();
+    let mut raw: Vec<Row> = Vec::with_capacity(CHUNK);
+    let mut flush = |raw: &mut Vec<Row>| {
+        // Decoding is most of the cost: spread it over the cores.
+        let mut decoded: Vec<(String, Entry)> = std::mem::take(raw)
+            .into_par_iter()
+            .filter_map(decode)
+            .collect();
+        each_chunk(&mut decoded);
+        out.extend(decoded);
+    };
+    for row in rows {
+        raw.push(row?);
+        if raw.len() == CHUNK {
+            flush(&mut raw);
+        }
+    }
+    flush(&mut raw);
+    Ok(out)
 }
 
 /// A cache row as stored.
@@ -127,6 +151,7 @@ fn decode(row: Row) -> Option<(String, Entry)> {
             tag: meta.tag,
             start: meta.start,
             end: meta.end,
+            stored: None,
         },
         categories: terms(meta.categories),
         tags: terms(meta.tags),
@@ -243,12 +268,12 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                     fingerprint,
                     article,
                 } => {
-                    let Content::Packed {
-                        page,
-                        tag,
-                        start,
-                        end,
-                    } = &article.content
+                    let (
+                        Content::Packed {
+                            tag, start, end, ..
+                        },
+                        Some(page),
+                    ) = (&article.content, article.page_bytes())
                     else {
                         continue;
                     };

@@ -24,6 +24,7 @@ use crate::dates::RawDate;
 use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::model::{Article, Content};
+use crate::pages::PageStore;
 use crate::render::{self, Kind, Pages};
 use crate::site::{self, body_tag, Rendered, Routes, Snapshot};
 use crate::state::{self, Batch, DocKey, Record, State};
@@ -90,6 +91,8 @@ pub struct Engine {
     fingerprint: String,
     /// Writes parsed articles to the article cache, off this thread.
     cache: Option<cache::Writer>,
+    /// Where article pages live instead of the heap (None: no usable state dir).
+    pages: Option<PageStore>,
     /// Feeds in the last snapshot (each format counted).
     feeds: usize,
     epoch: DateTime<FixedOffset>,
@@ -140,6 +143,13 @@ impl Engine {
             .state_file()
             .exists()
             .then(|| cache::Writer::start(&cfg.state_file()));
+        let pages = cfg.state_file().parent().and_then(|dir| {
+            PageStore::open(dir)
+                .map_err(|e| {
+                    warn!(dir = %dir.display(), error = %e, "no page store; keeping article pages in memory")
+                })
+                .ok()
+        });
         Engine {
             loader: Loader::new(&cfg),
             cfg,
@@ -154,6 +164,7 @@ impl Engine {
             config_epoch,
             fingerprint,
             cache,
+            pages,
             feeds: 0,
             epoch,
             generation: 0,
@@ -476,21 +487,33 @@ impl Engine {
             }
         }
         let t_load = Instant::now();
-        let loaded: Vec<Result<Loaded, Skipped>> = {
+        // In chunks, each one's pages moved to the page store before the next is parsed:
+        // the heap never holds more than a chunk of pages.
+        let mut loaded: Vec<Result<Loaded, Skipped>> = Vec::with_capacity(to_load.len());
+        {
             let (loader, cfg, records) = (&self.loader, &*self.cfg, &self.records);
-            to_load
-                .par_iter()
-                .with_min_len(32)
-                .map(|rel| {
-                    let doc = if scanned {
-                        loader.load_scanned(rel)
-                    } else {
-                        loader.load(rel)
-                    }?;
-                    Ok(prepare(doc, records.get(rel), cfg, now))
-                })
-                .collect()
-        };
+            for chunk in to_load.chunks(LOAD_CHUNK) {
+                let mut part: Vec<Result<Loaded, Skipped>> = chunk
+                    .par_iter()
+                    .with_min_len(32)
+                    .map(|rel| {
+                        let doc = if scanned {
+                            loader.load_scanned(rel)
+                        } else {
+                            loader.load(rel)
+                        }?;
+                        Ok(prepare(doc, records.get(rel), cfg, now))
+                    })
+                    .collect();
+                spill(
+                    &mut self.pages,
+                    part.iter_mut()
+                        .filter_map(|r| r.as_mut().ok())
+                        .map(|l| &mut l.article),
+                );
+                loaded.extend(part);
+            }
+        }
         debug!(
             files = to_load.len(),
             ms = t_load.elapsed().as_millis() as u64,
@@ -620,13 +643,17 @@ impl Engine {
     /// Splits the files to load into those the article cache has as they are now (same stamp,
     /// same settings, same record) and those that must be parsed.
     fn take_cached(
-        &self,
+        &mut self,
         to_load: Vec<String>,
         stamps: Vec<Stamp>,
         present: &HashSet<String>,
         cached: &mut Vec<(String, Stamp, Article)>,
     ) -> (Vec<String>, Vec<Stamp>) {
-        let mut entries = match self.state.load_cache() {
+        let pages = &mut self.pages;
+        let mut entries = match self
+            .state
+            .load_cache(&mut |chunk| spill(pages, chunk.iter_mut().map(|(_, e)| &mut e.article)))
+        {
             Ok(e) => e,
             Err(e) => {
                 warn!(
@@ -957,6 +984,20 @@ impl Engine {
         // The first STATUS= goes out with READY=1, from the caller.
         if self.generation > 1 {
             systemd::status(&self.status());
+        }
+    }
+}
+
+/// Files parsed at a time before their pages go to the page store.
+const LOAD_CHUNK: usize = 4096;
+
+/// Moves articles' pages into the page store. If the store fails, it is dropped (pages
+/// already there stay mapped) and pages stay on the heap from then on.
+fn spill<'a>(store: &mut Option<PageStore>, articles: impl Iterator<Item = &'a mut Article>) {
+    if let Some(s) = store {
+        if let Err(e) = s.spill(articles) {
+            warn!(error = %e, "page store write failed; keeping article pages in memory from now on");
+            *store = None;
         }
     }
 }

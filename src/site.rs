@@ -243,6 +243,7 @@ pub fn pack_article(mut a: Article, cfg: &Config) -> Article {
         tag,
         start: range.start as u32,
         end: range.end as u32,
+        stored: None,
     };
     a
 }

@@ -329,8 +329,11 @@ impl State {
     }
 
     /// Every cached article (see [`crate::cache`]).
-    pub fn load_cache(&self) -> anyhow::Result<HashMap<String, crate::cache::Entry>> {
-        crate::cache::load(&self.conn)
+    pub fn load_cache(
+        &self,
+        each_chunk: &mut crate::cache::ChunkFn,
+    ) -> anyhow::Result<HashMap<String, crate::cache::Entry>> {
+        crate::cache::load(&self.conn, each_chunk)
     }
 
     /// When the rendering settings last changed: `fingerprint` identifies the settings that
