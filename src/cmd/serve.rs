@@ -67,7 +67,6 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
             engine.start();
             engine.run(engine_rx);
         })?;
-    let mut watcher = watch::spawn(&cfg, engine_tx.clone(), metrics.clone());
 
     let app = Arc::new(App {
         site: site_rx.clone(),
@@ -94,6 +93,10 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
         _ = term.recv() => return stop(engine_tx, engine, stop_tx, http).await,
         _ = int.recv() => return stop(engine_tx, engine, stop_tx, http).await,
     }
+    // Watching starts after the first index: inotify reports every open, so watching while
+    // the initial scan opens every file would flood (and overflow) the event queue. Nothing
+    // is missed: each watch setup is followed by a rescan that compares every file's stamp.
+    let mut watcher = watch::spawn(&cfg, engine_tx.clone(), metrics.clone());
 
     let mut current = cfg;
     loop {
