@@ -198,7 +198,7 @@ pub fn compress_gzip_fast(data: &[u8]) -> Bytes {
 }
 
 /// The gzip level of article pages: fast, at a small cost in size.
-const PAGE_LEVEL: u32 = 2;
+const PAGE_LEVEL: u32 = 1;
 
 /// gzip at `level` (0–9).
 pub fn compress_gzip(data: &[u8], level: u32) -> Bytes {
