@@ -91,6 +91,9 @@ pub struct Engine {
     fingerprint: String,
     /// Writes parsed articles to the article cache, off this thread.
     cache: Option<cache::Writer>,
+    /// Cache writes waiting for the next publish (so they never compete with the work
+    /// that leads to it, the first start above all).
+    cache_pending: Vec<cache::Op>,
     /// Where article pages live instead of the heap (None: no usable state dir).
     pages: Option<PageStore>,
     /// Feeds in the last snapshot (each format counted).
@@ -164,6 +167,7 @@ impl Engine {
             config_epoch,
             fingerprint,
             cache,
+            cache_pending: Vec::new(),
             pages,
             feeds: 0,
             epoch,
@@ -370,9 +374,7 @@ impl Engine {
                 self.records.insert(t.clone(), rec);
             }
             self.stamps.remove(&f);
-            if let Some(c) = &self.cache {
-                c.send(vec![cache::Op::Delete(f.clone())]);
-            }
+            self.cache_pending.push(cache::Op::Delete(f.clone()));
             if let Some(old) = self.index.remove(&f) {
                 changed.push((Some(old), None));
             }
@@ -629,9 +631,7 @@ impl Engine {
             }
             changed.push((before, new));
         }
-        if let Some(c) = &self.cache {
-            c.send(cache_ops);
-        }
+        self.cache_pending.extend(cache_ops);
         debug!(
             ms = t_index.elapsed().as_millis() as u64,
             "phase: index rss={}",
@@ -800,6 +800,13 @@ impl Engine {
         out
     }
 
+    fn flush_cache(&mut self) {
+        let ops = std::mem::take(&mut self.cache_pending);
+        if let (Some(c), false) = (&self.cache, ops.is_empty()) {
+            c.send(ops);
+        }
+    }
+
     fn status(&self) -> String {
         format!(
             "{} articles, {} feeds, last change {}",
@@ -812,6 +819,7 @@ impl Engine {
     /// Renders what `changed` affects (everything when `full`) and publishes a new snapshot.
     fn publish(&mut self, changed: Vec<Pair>, full: bool, started: Instant) {
         if !full && changed.is_empty() && self.generation > 0 {
+            self.flush_cache();
             return;
         }
         let now = now_secs();
@@ -964,6 +972,7 @@ impl Engine {
             last_change: self.last_change,
         };
         self.tx.send_replace(Some(Arc::new(snapshot)));
+        self.flush_cache();
         // Compress what readers poll (feeds, index, OPML) now, in the background.
         rayon::spawn(move || warm.par_iter().for_each(|r| r.warm()));
         let took = started.elapsed();
