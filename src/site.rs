@@ -222,9 +222,12 @@ fn gunzip(data: &[u8]) -> Vec<u8> {
 /// when a change re-compresses several large feeds.
 fn compress_brotli(data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(data.len() / 3);
+    // A window no larger than the input: same output, and the encoder's buffers (sized by
+    // the window) shrink from ~16 MB to what a feed needs.
+    let fit = usize::BITS - data.len().max(1).leading_zeros();
     let params = brotli::enc::BrotliEncoderParams {
         quality: 5,
-        lgwin: 22,
+        lgwin: fit.clamp(16, 22) as i32,
         ..Default::default()
     };
     // Reading from a slice and writing into a Vec cannot fail.
