@@ -52,7 +52,7 @@ struct Meta {
 pub struct Entry {
     pub stamp: Stamp,
     pub fingerprint: String,
-    pub article: Article,
+    pub article: std::sync::Arc<Article>,
 }
 
 pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS cache (
@@ -163,7 +163,7 @@ fn decode(row: Row) -> Option<(String, Entry)> {
         Entry {
             stamp,
             fingerprint: row.fingerprint,
-            article,
+            article: std::sync::Arc::new(article),
         },
     ))
 }

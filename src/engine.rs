@@ -466,7 +466,7 @@ impl Engine {
             stamps.push(st);
         }
         let now = now_secs();
-        let mut cached: Vec<(String, Stamp, Article)> = Vec::new();
+        let mut cached: Vec<(String, Stamp, Arc<Article>)> = Vec::new();
         let mut present_before: HashSet<String> = HashSet::new();
         let scanned_now: HashSet<String> = if initial {
             to_load.iter().cloned().collect()
@@ -511,7 +511,7 @@ impl Engine {
                     &mut self.pages,
                     part.iter_mut()
                         .filter_map(|r| r.as_mut().ok())
-                        .map(|l| &mut l.article),
+                        .filter_map(|l| Arc::get_mut(&mut l.article)),
                 );
                 loaded.extend(part);
             }
@@ -554,34 +554,20 @@ impl Engine {
             .cloned()
             .collect();
         let t_assign = Instant::now();
-        let keys: Vec<DocKey> = ready
-            .iter()
-            .map(|l| l.key.clone())
-            .chain(cached.iter().map(|(path, _, a)| DocKey {
-                path: path.clone(),
-                hash: a.hash.clone(),
-                title: a.title.clone(),
-            }))
-            .collect();
+        let keys: Vec<DocKey> = ready.iter().map(|l| l.key.clone()).collect();
         // With the article cache, most files were not read: only the parsed ones and the
-        // vanished ones need the state (a full sync would revisit every record).
-        let parsed = ready.len();
-        let records = if initial && keys.len() > parsed {
+        // vanished ones need the state (a full sync would revisit every record); the cached
+        // ones' records are the ones already in memory.
+        if initial && !cached.is_empty() {
             let vanished: Vec<String> = present_before
                 .iter()
                 .filter(|p| !scanned_now.contains(*p))
                 .cloned()
                 .collect();
-            let mut recs = self.assign(&keys[..parsed], vanished, now, false);
-            for k in &keys[parsed..] {
-                if let Some(r) = self.records.get(&k.path) {
-                    recs.insert(k.path.clone(), r.clone());
-                }
-            }
-            recs
+            self.assign(&keys, vanished, now, false);
         } else {
-            self.assign(&keys, removes, now, initial)
-        };
+            self.assign(&keys, removes, now, initial);
+        }
         drop(keys);
         debug!(
             ms = t_assign.elapsed().as_millis() as u64,
@@ -608,7 +594,7 @@ impl Engine {
         }
         ready.sort_by(|a, b| a.key.path.cmp(&b.key.path));
         for l in ready {
-            let Some(rec) = records.get(&l.key.path) else {
+            let Some(rec) = self.records.get(&l.key.path) else {
                 continue;
             };
             let path = l.key.path.clone();
@@ -647,13 +633,17 @@ impl Engine {
         to_load: Vec<String>,
         stamps: Vec<Stamp>,
         present: &HashSet<String>,
-        cached: &mut Vec<(String, Stamp, Article)>,
+        cached: &mut Vec<(String, Stamp, Arc<Article>)>,
     ) -> (Vec<String>, Vec<Stamp>) {
         let pages = &mut self.pages;
-        let mut entries = match self
-            .state
-            .load_cache(&mut |chunk| spill(pages, chunk.iter_mut().map(|(_, e)| &mut e.article)))
-        {
+        let mut entries = match self.state.load_cache(&mut |chunk| {
+            spill(
+                pages,
+                chunk
+                    .iter_mut()
+                    .filter_map(|(_, e)| Arc::get_mut(&mut e.article)),
+            )
+        }) {
             Ok(e) => e,
             Err(e) => {
                 warn!(
@@ -691,14 +681,9 @@ impl Engine {
         rest
     }
 
-    /// Gets records for documents from the state store; from memory when the store fails.
-    fn assign(
-        &mut self,
-        docs: &[DocKey],
-        removes: Vec<String>,
-        now: i64,
-        initial: bool,
-    ) -> HashMap<String, Record> {
+    /// Gets records for documents from the state store (from memory when the store fails)
+    /// into `self.records`.
+    fn assign(&mut self, docs: &[DocKey], removes: Vec<String>, now: i64, initial: bool) {
         if !self.unsaved.is_empty() {
             let pending: Vec<(String, Record)> = self
                 .unsaved
@@ -732,14 +717,10 @@ impl Engine {
             )
         };
         match result {
-            Ok(recs) => {
-                self.records
-                    .extend(recs.iter().map(|(p, r)| (p.clone(), r.clone())));
-                recs
-            }
+            Ok(recs) => self.records.extend(recs),
             Err(e) => {
                 self.state_failed(&e);
-                self.assign_in_memory(&refs, &removes, now)
+                self.assign_in_memory(&refs, &removes, now);
             }
         }
     }
@@ -1017,7 +998,8 @@ struct Loaded {
     date: Option<RawDate>,
     updated: Option<RawDate>,
     explicit_id: bool,
-    article: Article,
+    /// Already in its `Arc`: the index takes it as is (no 100 000 copies at start).
+    article: Arc<Article>,
     warnings: Vec<String>,
 }
 
@@ -1049,22 +1031,25 @@ fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) ->
         date,
         updated,
         explicit_id,
-        article: site::pack_article(article, cfg),
+        article: Arc::new(site::pack_article(article, cfg)),
         warnings,
     }
 }
 
 /// Gives a prepared article its real record: id and slug, and new dates (and page) in the
 /// rare case the record's times differ from the ones it was prepared with.
-fn finish(l: Loaded, rec: &Record, cfg: &Config, now: i64) -> Article {
-    let mut a = l.article;
+fn finish(l: Loaded, rec: &Record, cfg: &Config, now: i64) -> Arc<Article> {
+    let mut arc = l.article;
+    // Not shared yet: no copy.
+    let a = Arc::make_mut(&mut arc);
     let (published, updated, _) =
         crate::model::resolve_dates(l.date, l.updated, rec, cfg.site.timezone, utc(now));
     if (published, updated) != (a.published, a.updated) {
         a.published = published;
         a.updated = updated;
         a.content = Content::Html(a.content_html().into());
-        a = site::pack_article(a, cfg);
+        // Rare (renamed while herald was not running): a copy is fine.
+        *a = site::pack_article(a.clone(), cfg);
     }
     a.state_id = rec.id.clone();
     if !l.explicit_id {
@@ -1072,7 +1057,7 @@ fn finish(l: Loaded, rec: &Record, cfg: &Config, now: i64) -> Article {
     }
     a.slug = rec.slug.clone();
     a.shrink_to_fit();
-    a
+    arc
 }
 
 /// The settings that shape rendered pages, as one fingerprint.

@@ -127,13 +127,18 @@ impl Index {
 
     /// Adds or replaces the article at its path. Returns the replaced article and, when the
     /// article's explicit id was taken, a warning naming the holder.
-    pub fn insert(&mut self, mut article: Article) -> (Option<Arc<Article>>, Option<String>) {
+    pub fn insert(
+        &mut self,
+        article: impl Into<Arc<Article>>,
+    ) -> (Option<Arc<Article>>, Option<String>) {
+        let mut article: Arc<Article> = article.into();
         let old = self.remove(&article.path);
         let mut warning = None;
         if article.id != article.state_id {
             match self.explicit_ids.get(&article.id) {
                 Some(holder) => {
-                    let wanted = std::mem::replace(&mut article.id, article.state_id.clone());
+                    let a = Arc::make_mut(&mut article);
+                    let wanted = std::mem::replace(&mut a.id, a.state_id.clone());
                     warning = Some(format!(
                         "duplicate id {wanted:?} (already used by {holder}); using {}",
                         article.id
@@ -145,7 +150,6 @@ impl Index {
                 }
             }
         }
-        let article = Arc::new(article);
         self.order.insert(Recent(article.clone()));
         for t in &article.categories {
             self.categories
