@@ -107,10 +107,18 @@ impl FeedSpec<'_> {
 /// entries (the caller keeps it stable, e.g. when the state store was created).
 pub fn render_site(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOffset>) -> Pages {
     let views = index.views(cfg.feed.entries);
-    let mut pages = Pages::new();
-    for spec in feed_specs(&views, cfg, empty_updated) {
-        render_feed(&spec, cfg, &mut pages);
-    }
+    let specs = feed_specs(&views, cfg, empty_updated);
+    let mut pages: Pages = specs
+        .par_iter()
+        .map(|spec| {
+            let mut p = Pages::new();
+            render_feed(spec, cfg, &mut p);
+            p
+        })
+        .reduce(Pages::new, |mut a, b| {
+            a.extend(b);
+            a
+        });
     let all: Vec<&Arc<Article>> = index.articles().collect();
     let rendered: Vec<_> = all
         .par_iter()
