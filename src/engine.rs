@@ -449,13 +449,19 @@ impl Engine {
         initial: bool,
         scanned: bool,
     ) -> Vec<Pair> {
+        let t_stat = Instant::now();
         let mut to_load = Vec::new();
         let mut stamps = Vec::new();
-        for rel in touched {
-            if gone.contains(&rel) {
-                continue;
-            }
-            let Some(st) = stamp(&self.root().join(&rel)) else {
+        // One stat per file, spread over the cores (a rescan stats every file).
+        let candidates: Vec<String> = touched.into_iter().filter(|r| !gone.contains(r)).collect();
+        let root = self.root();
+        let stamped: Vec<Option<Stamp>> = candidates
+            .par_iter()
+            .with_min_len(256)
+            .map(|rel| stamp(&root.join(rel)))
+            .collect();
+        for (rel, st) in candidates.into_iter().zip(stamped) {
+            let Some(st) = st else {
                 gone.insert(rel);
                 continue;
             };
@@ -465,6 +471,11 @@ impl Engine {
             to_load.push(rel);
             stamps.push(st);
         }
+        debug!(
+            files = to_load.len(),
+            ms = t_stat.elapsed().as_millis() as u64,
+            "phase: stat"
+        );
         let now = now_secs();
         let mut cached: Vec<(String, Stamp, Arc<Article>)> = Vec::new();
         let mut present_before: HashSet<String> = HashSet::new();
@@ -474,8 +485,15 @@ impl Engine {
             HashSet::new()
         };
         if initial && self.records.is_empty() {
+            let t_records = Instant::now();
             match self.state.all_records() {
                 Ok(rows) => {
+                    debug!(
+                        records = rows.len(),
+                        ms = t_records.elapsed().as_millis() as u64,
+                        "phase: records"
+                    );
+                    let t_cache = Instant::now();
                     let present: HashSet<String> = rows
                         .iter()
                         .filter(|(_, (_, p))| *p)
@@ -484,6 +502,11 @@ impl Engine {
                     self.records = rows.into_iter().map(|(k, (rec, _))| (k, rec)).collect();
                     (to_load, stamps) = self.take_cached(to_load, stamps, &present, &mut cached);
                     present_before = present;
+                    debug!(
+                        ms = t_cache.elapsed().as_millis() as u64,
+                        "phase: cache rss={}",
+                        crate::metrics::rss_mb()
+                    );
                 }
                 Err(e) => self.state_failed(&e),
             }
