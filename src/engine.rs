@@ -978,7 +978,7 @@ impl Engine {
         self.tx.send_replace(Some(Arc::new(snapshot)));
         self.flush_cache();
         // Compress what readers poll (feeds, index, OPML) now, in the background.
-        rayon::spawn(move || warm.par_iter().for_each(|r| r.warm()));
+        rayon::spawn(move || warm.iter().for_each(|r| r.warm()));
         let took = started.elapsed();
         self.metrics.rebuild(took);
         self.metrics
