@@ -1,7 +1,11 @@
-//! The article cache: every parsed article (metadata and its packed page) kept in the state
-//! file with the stamp (size, mtime, inode) of the file it came from and the fingerprint of
-//! the settings that shaped it. On start, a file whose stamp and fingerprint match is not
-//! read at all: its article comes from here. That is what makes a warm restart fast.
+//! The article cache: every parsed article's metadata kept in the state file, with where its
+//! packed page is in the page store (`pages`), the stamp (size, mtime, inode) of the file it
+//! came from and the fingerprint of the settings that shaped it. On start, a file whose
+//! stamp and fingerprint match is not read at all: its article comes from here and its page
+//! is a slice of the mapped store. That is what makes a warm restart fast.
+//!
+//! Rows are committed only after the page store is synced, so a row never points to bytes
+//! that a crash lost.
 //!
 //! Writes happen on their own thread with their own connection, after publishing, so they
 //! never delay serving; a lost write only means that file is parsed again next time.
@@ -53,20 +57,26 @@ pub struct Entry {
     pub stamp: Stamp,
     pub fingerprint: String,
     pub article: std::sync::Arc<Article>,
+    /// Where the page is in the page store: (offset, length).
+    pub page: (u64, usize),
 }
 
-pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS cache (
+/// (`cache` was the first version, with the pages inside: dropped, it is only a cache.)
+pub const SCHEMA: &str = "DROP TABLE IF EXISTS cache;
+CREATE TABLE IF NOT EXISTS article_cache (
     path TEXT PRIMARY KEY,
     len INTEGER NOT NULL,
     mtime TEXT NOT NULL,
     ino INTEGER NOT NULL,
     fingerprint TEXT NOT NULL,
     meta BLOB NOT NULL,
-    page BLOB NOT NULL
+    page_offset INTEGER NOT NULL,
+    page_len INTEGER NOT NULL
 );";
 
 /// Sees each chunk of decoded cache entries (path, entry) as it is made.
-pub type ChunkFn<'a> = dyn FnMut(&mut [(String, Entry)]) + 'a;
+/// It keeps the entries it can use (those whose page it found).
+pub type ChunkFn<'a> = dyn FnMut(&mut Vec<(String, Entry)>) + 'a;
 
 /// Rows decoded at a time: bounds how many raw rows and heap pages are held at once.
 const CHUNK: usize = 4096;
@@ -75,8 +85,9 @@ const CHUNK: usize = 4096;
 /// `each_chunk` sees every chunk of decoded articles as it is made (the engine moves their
 /// pages into the page store, so all pages are never on the heap at once).
 pub fn load(conn: &Connection, each_chunk: &mut ChunkFn) -> anyhow::Result<HashMap<String, Entry>> {
-    let mut stmt =
-        conn.prepare("SELECT path, len, mtime, ino, fingerprint, meta, page FROM cache")?;
+    let mut stmt = conn.prepare(
+        "SELECT path, len, mtime, ino, fingerprint, meta, page_offset, page_len FROM article_cache",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok(Row {
             path: r.get(0)?,
@@ -85,7 +96,8 @@ pub fn load(conn: &Connection, each_chunk: &mut ChunkFn) -> anyhow::Result<HashM
             ino: r.get(3)?,
             fingerprint: r.get(4)?,
             meta: r.get(5)?,
-            page: r.get(6)?,
+            page_offset: r.get(6)?,
+            page_len: r.get(7)?,
         })
     })?;
     let mut out = HashMap::new();
@@ -117,7 +129,8 @@ struct Row {
     ino: i64,
     fingerprint: String,
     meta: Vec<u8>,
-    page: Vec<u8>,
+    page_offset: i64,
+    page_len: i64,
 }
 
 fn decode(row: Row) -> Option<(String, Entry)> {
@@ -147,7 +160,8 @@ fn decode(row: Row) -> Option<(String, Entry)> {
             .collect(),
         summary: meta.summary,
         content: Content::Packed {
-            page: Bytes::from(row.page),
+            // Attached from the page store by the caller (see `Entry::page`).
+            page: Bytes::new(),
             tag: meta.tag,
             start: meta.start,
             end: meta.end,
@@ -164,6 +178,10 @@ fn decode(row: Row) -> Option<(String, Entry)> {
             stamp,
             fingerprint: row.fingerprint,
             article: std::sync::Arc::new(article),
+            page: (
+                u64::try_from(row.page_offset).ok()?,
+                usize::try_from(row.page_len).ok()?,
+            ),
         },
     ))
 }
@@ -258,9 +276,11 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut put = tx.prepare_cached(
-            "INSERT OR REPLACE INTO cache (path, len, mtime, ino, fingerprint, meta, page) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT OR REPLACE INTO article_cache (path, len, mtime, ino, fingerprint, meta, page_offset, page_len) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
-        let mut delete = tx.prepare_cached("DELETE FROM cache WHERE path = ?1")?;
+        let mut delete = tx.prepare_cached("DELETE FROM article_cache WHERE path = ?1")?;
+        // The pages must be on disk before rows point to them.
+        let mut synced = false;
         for op in ops {
             match op {
                 Op::Put {
@@ -268,15 +288,26 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                     fingerprint,
                     article,
                 } => {
-                    let (
-                        Content::Packed {
-                            tag, start, end, ..
-                        },
-                        Some(page),
-                    ) = (&article.content, article.page_bytes())
+                    // Only pages in the persistent store can be cached.
+                    let Content::Packed {
+                        page,
+                        tag,
+                        start,
+                        end,
+                        stored: Some(at),
+                    } = &article.content
                     else {
+                        delete.execute([&article.path])?;
                         continue;
                     };
+                    let Some(offset) = at.persistent_offset() else {
+                        delete.execute([&article.path])?;
+                        continue;
+                    };
+                    if !synced {
+                        at.sync()?;
+                        synced = true;
+                    }
                     let meta = Meta {
                         id: article.id.clone(),
                         state_id: article.state_id.clone(),
@@ -313,7 +344,8 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                         stamp.ino as i64,
                         fingerprint,
                         serde_json::to_vec(&meta)?,
-                        &page[..]
+                        offset as i64,
+                        page.len() as i64
                     ])?;
                 }
                 Op::Delete(path) => {

@@ -146,13 +146,10 @@ impl Engine {
             .state_file()
             .exists()
             .then(|| cache::Writer::start(&cfg.state_file()));
-        let pages = cfg.state_file().parent().and_then(|dir| {
-            PageStore::open(dir)
-                .map_err(|e| {
-                    warn!(dir = %dir.display(), error = %e, "no page store; keeping article pages in memory")
-                })
-                .ok()
-        });
+        let pages = cfg
+            .state_file()
+            .parent()
+            .and_then(|dir| open_pages(dir, &state, cache.is_some()));
         Engine {
             loader: Loader::new(&cfg),
             cfg,
@@ -658,14 +655,16 @@ impl Engine {
         present: &HashSet<String>,
         cached: &mut Vec<(String, Stamp, Arc<Article>)>,
     ) -> (Vec<String>, Vec<Stamp>) {
-        let pages = &mut self.pages;
+        let pages = &self.pages;
         let mut entries = match self.state.load_cache(&mut |chunk| {
-            spill(
-                pages,
-                chunk
-                    .iter_mut()
-                    .filter_map(|(_, e)| Arc::get_mut(&mut e.article)),
-            )
+            // Only entries whose page is in the store are usable.
+            chunk.retain_mut(|(_, e)| {
+                let (offset, len) = e.page;
+                match (pages, Arc::get_mut(&mut e.article)) {
+                    (Some(store), Some(a)) => store.attach(a, offset, len),
+                    _ => false,
+                }
+            })
         }) {
             Ok(e) => e,
             Err(e) => {
@@ -999,6 +998,46 @@ impl Engine {
             systemd::status(&self.status());
         }
     }
+}
+
+/// The persistent page store when the article cache can point into it, else a private one
+/// (or none: pages then stay on the heap).
+fn open_pages(dir: &Path, state: &State, persistent: bool) -> Option<PageStore> {
+    if persistent {
+        let recorded = state.meta("pages_token").ok().flatten();
+        let live = state.cache_page_bytes().unwrap_or(0);
+        // Start a new file when it is not the one the cache rows point into, or when more
+        // than half of it is dead (replaced pages): that start parses every file once.
+        let keep = |token: &str, len: u64| {
+            recorded.as_deref() == Some(token) && len <= 2 * live + (64 << 20)
+        };
+        match PageStore::open_persistent(dir, keep) {
+            Ok(mut store) => {
+                if recorded.as_deref() != Some(store.token()) {
+                    let saved = state
+                        .clear_cache()
+                        .and_then(|()| state.set_meta("pages_token", store.token()));
+                    if let Err(e) = saved {
+                        warn!(error = format!("{e:#}"), "cannot reset the article cache");
+                    }
+                }
+                if let Err(e) = store.map_existing() {
+                    warn!(error = %e, "cannot map the page store; parsing every file");
+                }
+                return Some(store);
+            }
+            Err(e) => warn!(
+                dir = %dir.display(),
+                error = %e,
+                "page store unusable; using a private one (restarts will parse every file)"
+            ),
+        }
+    }
+    PageStore::open_private(dir)
+        .map_err(|e| {
+            warn!(dir = %dir.display(), error = %e, "no page store; keeping article pages in memory")
+        })
+        .ok()
 }
 
 /// Files parsed at a time before their pages go to the page store.

@@ -358,6 +358,22 @@ impl State {
             .optional()?)
     }
 
+    /// Bytes of page store the article cache points to.
+    pub fn cache_page_bytes(&self) -> anyhow::Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(page_len), 0) FROM article_cache",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Forgets every cached article (their pages are gone).
+    pub fn clear_cache(&self) -> anyhow::Result<()> {
+        self.conn.execute("DELETE FROM article_cache", [])?;
+        Ok(())
+    }
+
     pub fn set_meta(&self, key: &str, value: &str) -> anyhow::Result<()> {
         self.conn.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",

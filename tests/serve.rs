@@ -353,6 +353,64 @@ fn restart_keeps_ids_dates_and_last_modified() {
     assert_ne!(before.header("etag"), after.header("etag"));
 }
 
+/// Every article page the site links from its JSON feed: path → body.
+fn article_pages(server: &TestServer) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let feed: serde_json::Value = serde_json::from_str(&server.get("/feed.json").text()).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for item in feed["items"].as_array().unwrap() {
+        let url = item["url"].as_str().unwrap();
+        let Some(at) = url.find("/articles/") else {
+            continue;
+        };
+        let path = url[at..].to_string();
+        let r = server.get(&path);
+        assert_eq!(r.status, 200, "{path}");
+        out.insert(path, r.body);
+    }
+    assert!(out.len() > 5);
+    out
+}
+
+#[test]
+fn a_damaged_or_missing_page_store_never_serves_a_wrong_page() {
+    let site = Site::new("content", "serve.toml");
+    let server = TestServer::start(&site, &[]);
+    let pages = article_pages(&server);
+    assert!(server.stop().success());
+    let store = site.state().join("pages");
+    let len = std::fs::metadata(&store).unwrap().len();
+    assert!(
+        len > 64 * 1024,
+        "pages are kept in the state dir's page store"
+    );
+    let damages: [(&str, &dyn Fn()); 3] = [
+        ("cut short", &|| {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&store)
+                .unwrap();
+            f.set_len(len - 100).unwrap();
+        }),
+        ("overwritten", &|| {
+            std::fs::write(&store, vec![0x5a; len as usize]).unwrap()
+        }),
+        ("deleted", &|| std::fs::remove_file(&store).unwrap()),
+    ];
+    for (what, damage) in damages {
+        damage();
+        let server = TestServer::start(&site, &[]);
+        assert_eq!(article_pages(&server), pages, "page store {what}");
+        assert!(server.stop().success());
+    }
+    // And once repaired, the next restart uses the cache again.
+    let server = TestServer::start(&site, &[]);
+    assert!(
+        server.log_contains("article cache cached=15 to_parse=1"),
+        "the cache was not rebuilt after the page store was lost"
+    );
+    assert_eq!(article_pages(&server), pages);
+}
+
 #[test]
 fn slowloris_is_closed_while_others_are_served() {
     let (_site, server) = serve_site();
