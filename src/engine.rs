@@ -597,11 +597,13 @@ impl Engine {
         let t_index = Instant::now();
         let mut changed = Vec::new();
         let mut cache_ops = Vec::new();
+        let mut from_cache = Vec::with_capacity(cached.len());
         for (rel, st, article) in cached {
             self.stamps.insert(rel, st);
-            if let (_, Some(w)) = self.index.insert(article) {
-                warn!("{w}");
-            }
+            from_cache.push(article);
+        }
+        for w in self.index.insert_all(from_cache) {
+            warn!("{w}");
         }
         for rel in &gone {
             cache_ops.push(cache::Op::Delete(rel.clone()));
@@ -613,6 +615,32 @@ impl Engine {
             }
         }
         ready.sort_by(|a, b| a.key.path.cmp(&b.key.path));
+        if self.index.is_empty() {
+            // A start: nothing to compare with, and the views are built in one pass.
+            let mut paths = Vec::with_capacity(ready.len());
+            let mut finished = Vec::with_capacity(ready.len());
+            for l in ready {
+                if let Some(rec) = self.records.get(&l.key.path) {
+                    paths.push(l.key.path.clone());
+                    finished.push(finish(l, rec, &self.cfg, now));
+                }
+            }
+            for w in self.index.insert_all(finished) {
+                warn!("{w}");
+            }
+            for path in paths {
+                let new = self.index.get(&path).cloned();
+                if let (Some(article), Some(stamp)) = (&new, self.stamps.get(&path)) {
+                    cache_ops.push(cache::Op::Put {
+                        stamp: *stamp,
+                        fingerprint: self.fingerprint.clone(),
+                        article: article.clone(),
+                    });
+                }
+                changed.push((None, new));
+            }
+            ready = Vec::new();
+        }
         for l in ready {
             let Some(rec) = self.records.get(&l.key.path) else {
                 continue;
@@ -1093,7 +1121,12 @@ fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) ->
         date,
         updated,
         explicit_id,
-        article: Arc::new(site::pack_article(article, cfg)),
+        article: Arc::new({
+            let mut a = site::pack_article(article, cfg);
+            // Here, in parallel; what `finish` sets later are exact-size clones.
+            a.shrink_to_fit();
+            a
+        }),
         warnings,
     }
 }
@@ -1118,7 +1151,6 @@ fn finish(l: Loaded, rec: &Record, cfg: &Config, now: i64) -> Arc<Article> {
         a.id = rec.id.clone();
     }
     a.slug = rec.slug.clone();
-    a.shrink_to_fit();
     arc
 }
 

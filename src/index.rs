@@ -169,6 +169,80 @@ impl Index {
         (old, warning)
     }
 
+    /// Inserts many articles; into an empty index (a start) it builds every view in one
+    /// pass over sorted input instead of one tree insertion per article and view. Returns
+    /// the warnings [`Index::insert`] would.
+    pub fn insert_all(&mut self, mut articles: Vec<Arc<Article>>) -> Vec<String> {
+        if !self.is_empty() {
+            return articles
+                .into_iter()
+                .filter_map(|a| self.insert(a).1)
+                .collect();
+        }
+        // Path order decides which of two articles keeps a contested explicit id, as when
+        // they are inserted one by one in path order.
+        articles.sort_by(|a, b| a.path.cmp(&b.path));
+        articles.dedup_by(|b, a| {
+            // A later duplicate path replaces the earlier one, like `insert`.
+            if a.path == b.path {
+                std::mem::swap(a, b);
+                true
+            } else {
+                false
+            }
+        });
+        let mut warnings = Vec::new();
+        for article in &mut articles {
+            if article.id == article.state_id {
+                continue;
+            }
+            match self.explicit_ids.get(&article.id) {
+                Some(holder) => {
+                    let a = Arc::make_mut(article);
+                    let wanted = std::mem::replace(&mut a.id, a.state_id.clone());
+                    warnings.push(format!(
+                        "duplicate id {wanted:?} (already used by {holder}); using {}",
+                        a.id
+                    ));
+                }
+                None => {
+                    self.explicit_ids
+                        .insert(article.id.clone(), article.path.clone());
+                }
+            }
+        }
+        let mut categories: HashMap<&str, Vec<Recent>> = HashMap::new();
+        let mut tags: HashMap<&str, Vec<Recent>> = HashMap::new();
+        for a in &articles {
+            for t in &a.categories {
+                categories
+                    .entry(&t.slug)
+                    .or_default()
+                    .push(Recent(a.clone()));
+            }
+            for t in &a.tags {
+                tags.entry(&t.slug).or_default().push(Recent(a.clone()));
+            }
+        }
+        let groups = |m: HashMap<&str, Vec<Recent>>| -> BTreeMap<String, GroupSet> {
+            m.into_iter()
+                .map(|(slug, members)| {
+                    (
+                        slug.to_string(),
+                        GroupSet {
+                            members: members.into_iter().collect(),
+                        },
+                    )
+                })
+                .collect()
+        };
+        self.categories = groups(categories);
+        self.tags = groups(tags);
+        self.order = articles.iter().map(|a| Recent(a.clone())).collect();
+        self.by_path = articles.into_iter().map(|a| (a.path.clone(), a)).collect();
+        warnings
+    }
+
     pub fn remove(&mut self, path: &str) -> Option<Arc<Article>> {
         let old = self.by_path.remove(path)?;
         if self.explicit_ids.get(&old.id).is_some_and(|p| p == path) {
@@ -257,5 +331,57 @@ mod tests {
         let (_, warning) = index.insert(b);
         assert!(warning.unwrap().contains("already used by a"));
         assert_eq!(index.get("b").unwrap().id, index.get("b").unwrap().state_id);
+    }
+
+    #[test]
+    fn insert_all_builds_what_one_by_one_inserts_build() {
+        let make = || {
+            let mut list = Vec::new();
+            for (i, p) in ["d", "a", "c", "b", "e"].iter().enumerate() {
+                let mut a = article(p, p, (i % 3 + 1) as u32);
+                if *p == "b" {
+                    a.categories = vec![Term::new("Other")];
+                    a.tags.clear();
+                }
+                if matches!(*p, "c" | "e") {
+                    a.id = "urn:same".into();
+                }
+                list.push(a);
+            }
+            list
+        };
+        let mut one = Index::new();
+        let mut warnings_one = Vec::new();
+        let mut sorted = make();
+        sorted.sort_by(|a, b| a.path.cmp(&b.path));
+        for a in sorted {
+            warnings_one.extend(one.insert(a).1);
+        }
+        let mut all = Index::new();
+        let warnings_all = all.insert_all(make().into_iter().map(Arc::new).collect());
+        assert_eq!(warnings_all, warnings_one);
+        let shape = |i: &Index| {
+            let v = i.views(10);
+            let ids = |l: &[Arc<Article>]| {
+                l.iter()
+                    .map(|a| (a.path.clone(), a.id.clone()))
+                    .collect::<Vec<_>>()
+            };
+            let groups = |g: &BTreeMap<String, Group>| {
+                g.iter()
+                    .map(|(k, g)| (k.clone(), g.term.clone(), ids(&g.articles), g.total))
+                    .collect::<Vec<_>>()
+            };
+            (ids(&v.all), v.total, groups(&v.categories), groups(&v.tags))
+        };
+        assert_eq!(shape(&all), shape(&one));
+        assert_eq!(
+            all.paths().collect::<Vec<_>>(),
+            one.paths().collect::<Vec<_>>()
+        );
+        // Later changes work on a bulk-built index as on any other.
+        all.remove("c");
+        one.remove("c");
+        assert_eq!(shape(&all), shape(&one));
     }
 }
