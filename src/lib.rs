@@ -10,6 +10,8 @@
 //! - `render`  — index → every output file as bytes (no I/O, no clock)
 //! - `engine`  — serve's single owner of index + state: applies changes, publishes snapshots
 //! - `site`    — the immutable snapshot HTTP reads: bodies, compressed variants, ETags
+//! - `pages`   — the page store: article pages in a mapped file, off the heap
+//! - `cache`   — the article cache: what a restart needs to skip unchanged files
 //! - `http`    — accept loop with limits, routes, content coding, conditional GET
 //! - `watch`   — notify events → debounced change hints (polling fallback)
 //! - `cmd`     — `build`, `check`, `serve` glue; `systemd`, `metrics` for operators
