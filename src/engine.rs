@@ -1012,6 +1012,8 @@ impl Engine {
             .articles
             .store(self.index.len() as u64, Relaxed);
         self.metrics.feeds.store(feeds as u64, Relaxed);
+        let store = self.pages.as_ref().map_or(0, PageStore::len);
+        self.metrics.page_store_bytes.store(store, Relaxed);
         self.metrics.last_change.store(self.last_change, Relaxed);
         info!(
             generation = self.generation,

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub state_errors: AtomicU64,
     pub watch_errors: AtomicU64,
     pub connections_open: AtomicI64,
+    /// Size of the page store file (live and replaced pages).
+    pub page_store_bytes: AtomicU64,
     pub connections_total: AtomicU64,
 }
 
@@ -78,6 +80,13 @@ impl Metrics {
             "gauge",
             "Feeds currently published (each format counted).",
             self.feeds.load(Relaxed).to_string(),
+        );
+        g(
+            &mut o,
+            "herald_page_store_bytes",
+            "gauge",
+            "Size of the page store file in the state dir (article pages, live and replaced).",
+            self.page_store_bytes.load(Relaxed).to_string(),
         );
         let _ = write!(o, "# HELP herald_articles_skipped_total Files not published, by reason.\n# TYPE herald_articles_skipped_total counter\n");
         for (i, r) in SkipReason::ALL.iter().enumerate() {

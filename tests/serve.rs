@@ -206,6 +206,12 @@ fn head_405_404_healthz_metrics() {
     ] {
         assert!(m.contains(name), "{name} missing from /metrics:\n{m}");
     }
+    let store: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("herald_page_store_bytes "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(store > 0, "article pages are in the page store:\n{m}");
 }
 
 #[test]
