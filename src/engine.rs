@@ -80,6 +80,8 @@ pub struct Engine {
     unsaved: HashMap<String, Record>,
     /// Stamp of every candidate file as last read (articles and skipped ones).
     stamps: HashMap<String, Stamp>,
+    /// Files a rescan found open for writing, and since when (see `rescan`).
+    held: HashMap<String, Instant>,
     /// Skip messages already logged, so rescans do not repeat them.
     logged: HashSet<(String, String)>,
     routes: Routes,
@@ -159,6 +161,7 @@ impl Engine {
             unsaved: HashMap::new(),
             stamps: HashMap::new(),
             logged: HashSet::new(),
+            held: HashMap::new(),
             routes: Routes::new(),
             route_lm,
             config_epoch,
@@ -415,7 +418,23 @@ impl Engine {
             .filter(|p| !present.contains(p))
             .cloned()
             .collect();
-        let touched: BTreeSet<String> = scan.files.iter().cloned().collect();
+        // A file some process still has open for writing may be half written: it is left as
+        // it was until it is closed (the watcher then reports it, or the next scan takes it).
+        // Not forever, though: like the watcher, after a while it is taken as it is.
+        let hold = (self.cfg.watch.debounce * 20).max(Duration::from_secs(5));
+        let now = Instant::now();
+        let mut writing = crate::watch::open_for_writing_under(self.root());
+        self.held.retain(|p, _| writing.contains(p));
+        writing.retain(|p| now.duration_since(*self.held.entry(p.clone()).or_insert(now)) < hold);
+        if !writing.is_empty() {
+            debug!(files = writing.len(), "left alone while open for writing");
+        }
+        let touched: BTreeSet<String> = scan
+            .files
+            .iter()
+            .filter(|f| !writing.contains(*f))
+            .cloned()
+            .collect();
         let changed = self.apply(touched, gone, initial, true);
         self.publish(changed, full_render, started);
     }

@@ -278,13 +278,46 @@ fn note(
 
 /// True when some process has `path` open for writing (Linux: /proc/*/fdinfo flags). Best
 /// effort: processes we may not inspect are not seen.
-#[cfg(target_os = "linux")]
 fn is_open_for_writing(path: &Path) -> bool {
     let Ok(target) = std::fs::canonicalize(path) else {
         return false;
     };
+    let mut found = false;
+    for_each_writer(
+        |p| p == target,
+        |_| {
+            found = true;
+            true
+        },
+    );
+    found
+}
+
+/// The files under `root` (as paths relative to it) that some process has open for writing,
+/// found in one pass over /proc: a rescan leaves them alone until they are closed.
+pub fn open_for_writing_under(root: &Path) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    let Ok(root) = std::fs::canonicalize(root) else {
+        return out;
+    };
+    for_each_writer(
+        |p| p.starts_with(&root),
+        |p| {
+            if let Ok(rel) = p.strip_prefix(&root) {
+                out.insert(rel.to_string_lossy().replace('\\', "/"));
+            }
+            false
+        },
+    );
+    out
+}
+
+/// Calls `found` with every file a process has open for writing and `relevant` accepts (only
+/// those have their flags read), until `found` returns true.
+#[cfg(target_os = "linux")]
+fn for_each_writer(relevant: impl Fn(&Path) -> bool, mut found: impl FnMut(PathBuf) -> bool) {
     let Ok(procs) = std::fs::read_dir("/proc") else {
-        return false;
+        return;
     };
     for p in procs.flatten() {
         let name = p.file_name();
@@ -295,7 +328,10 @@ fn is_open_for_writing(path: &Path) -> bool {
             continue;
         };
         for fd in fds.flatten() {
-            if std::fs::read_link(fd.path()).ok().as_deref() != Some(target.as_path()) {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if !relevant(&target) {
                 continue;
             }
             let info = std::fs::read_to_string(p.path().join("fdinfo").join(fd.file_name()))
@@ -306,15 +342,12 @@ fn is_open_for_writing(path: &Path) -> bool {
                 .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
                 .unwrap_or(0);
             // O_WRONLY = 1, O_RDWR = 2.
-            if flags & 0o3 != 0 {
-                return true;
+            if flags & 0o3 != 0 && found(target) {
+                return;
             }
         }
     }
-    false
 }
 
 #[cfg(not(target_os = "linux"))]
-fn is_open_for_writing(_path: &Path) -> bool {
-    false
-}
+fn for_each_writer(_relevant: impl Fn(&Path) -> bool, _found: impl FnMut(PathBuf) -> bool) {}

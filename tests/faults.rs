@@ -187,7 +187,8 @@ fn unreadable_files_are_skipped_and_counted() {
 fn polling_mode_sees_adds_edits_and_deletes() {
     let site = Site::new("content", "poll.toml");
     let server = TestServer::start(&site, &[]);
-    assert!(server.log_contains("polling"));
+    // Watching (here: polling) starts once the first index is published.
+    server.wait_until("polling announced", || server.log_contains("polling"));
     let p = site.content().join("polled.md");
     std::fs::write(&p, "# Polled\n\nFirst.\n").unwrap();
     server.wait_until("add seen by polling", || {

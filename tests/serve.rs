@@ -328,6 +328,31 @@ fn a_file_written_in_two_parts_is_never_served_truncated() {
 }
 
 #[test]
+fn a_file_being_written_while_herald_starts_is_never_served_truncated() {
+    let site = Site::new("content", "serve.toml");
+    let path = site.content().join("starting.md");
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(b"---\ntitle: Written at start\n---\nFirst half, ")
+        .unwrap();
+    f.flush().unwrap();
+    // The first scan and the rescan that follows the watch setup both see the open file.
+    let server = TestServer::start(&site, &[]);
+    let pause_until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < pause_until {
+        assert!(
+            !atom(&server).contains("Written at start"),
+            "published while the writer still had the file open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f.write_all(b"second half.\n").unwrap();
+    drop(f);
+    server.wait_until("complete file served", || {
+        atom(&server).contains("second half.")
+    });
+}
+
+#[test]
 fn restart_keeps_ids_dates_and_last_modified() {
     let site = Site::new("content", "serve.toml");
     let server = TestServer::start(&site, &[]);
