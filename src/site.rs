@@ -3,9 +3,9 @@
 //! only read a snapshot: nothing is read from disk, parsed or rendered per request.
 //!
 //! Feeds, the index and the OPML are kept as identity bodies with gzip and brotli variants
-//! made once per version. Article pages (one per article, so most of the memory) are kept
-//! gzip-compressed only: gzip is sent as is, and the rare client that refuses gzip gets the
-//! identity body decompressed from it.
+//! made once per version. Article pages (one per article) are kept gzip-compressed only, in
+//! `serve` as slices of the mapped page store (`crate::pages`): gzip is sent as is, and the
+//! rare client that refuses gzip gets the identity body decompressed from it.
 
 use std::io::{Read, Write};
 use std::sync::{Arc, OnceLock};
