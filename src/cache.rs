@@ -142,7 +142,15 @@ fn decode(row: Row) -> Option<(String, Entry)> {
     };
     let terms = |v: Vec<(String, String)>| {
         v.into_iter()
-            .map(|(name, slug)| Term { name, slug })
+            .map(|(name, slug)| {
+                // Shared like freshly parsed terms; the slug is the name's, recorded to check.
+                let t = Term::shared(&name);
+                if t.slug == slug {
+                    t
+                } else {
+                    std::sync::Arc::new(Term { name, slug })
+                }
+            })
             .collect()
     };
     let article = Article {

@@ -84,13 +84,13 @@ fn group_view(
     slug: &str,
     set: &GroupSet,
     n: usize,
-    pick: impl Fn(&Article) -> &[Term],
+    pick: impl Fn(&Article) -> &[Arc<Term>],
 ) -> Option<Group> {
     let first = set.members.iter().next()?;
     let term = pick(&first.0)
         .iter()
         .find(|t| t.slug == slug)
-        .cloned()
+        .map(|t| Term::clone(t))
         .unwrap_or_else(|| Term::new(slug));
     Some(Group {
         term,
@@ -268,7 +268,7 @@ impl Index {
 
     /// The newest `n` articles of every view.
     pub fn views(&self, n: usize) -> Views {
-        let collect = |groups: &BTreeMap<String, GroupSet>, pick: fn(&Article) -> &[Term]| {
+        let collect = |groups: &BTreeMap<String, GroupSet>, pick: fn(&Article) -> &[Arc<Term>]| {
             groups
                 .iter()
                 .filter_map(|(slug, set)| Some((slug.clone(), group_view(slug, set, n, pick)?)))
@@ -340,7 +340,7 @@ mod tests {
             for (i, p) in ["d", "a", "c", "b", "e"].iter().enumerate() {
                 let mut a = article(p, p, (i % 3 + 1) as u32);
                 if *p == "b" {
-                    a.categories = vec![Term::new("Other")];
+                    a.categories = vec![Term::shared("Other")];
                     a.tags.clear();
                 }
                 if matches!(*p, "c" | "e") {

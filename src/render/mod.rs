@@ -261,8 +261,8 @@ pub(crate) mod tests {
             content: crate::model::Content::Html(
                 "<p>Body &amp; <b>bold</b> ]]&gt; ]]> end</p>".into(),
             ),
-            categories: vec![Term::new("Industry trends")],
-            tags: vec![Term::new("新闻"), Term::new("cyber")],
+            categories: vec![Term::shared("Industry trends")],
+            tags: vec![Term::shared("新闻"), Term::shared("cyber")],
             link: None,
             hash: "h".into(),
         }
