@@ -804,13 +804,7 @@ impl Engine {
     }
 
     /// The state store's rules, applied to the in-memory records only.
-    fn assign_in_memory(
-        &mut self,
-        docs: &[&DocKey],
-        removes: &[String],
-        now: i64,
-    ) -> HashMap<String, Record> {
-        let mut out = HashMap::new();
+    fn assign_in_memory(&mut self, docs: &[&DocKey], removes: &[String], now: i64) {
         let mut gone_by_hash: HashMap<String, String> = removes
             .iter()
             .filter_map(|p| self.records.get(p).map(|r| (r.hash.clone(), p.clone())))
@@ -843,11 +837,9 @@ impl Engine {
                     changed_at: None,
                 }
             };
-            self.records.insert(doc.path.clone(), rec.clone());
             self.unsaved.insert(doc.path.clone(), rec.clone());
-            out.insert(doc.path.clone(), rec);
+            self.records.insert(doc.path.clone(), rec);
         }
-        out
     }
 
     fn flush_cache(&mut self) {
