@@ -78,12 +78,12 @@ CREATE TABLE IF NOT EXISTS article_cache (
 /// It keeps the entries it can use (those whose page it found).
 pub type ChunkFn<'a> = dyn FnMut(&mut Vec<(String, Entry)>) + 'a;
 
-/// Rows decoded at a time: bounds how many raw rows and heap pages are held at once.
+/// Rows decoded at a time: bounds how many raw rows are held at once.
 const CHUNK: usize = 4096;
 
 /// Reads every cached article. Entries that do not decode are left out (parsed again).
-/// `each_chunk` sees every chunk of decoded articles as it is made (the engine moves their
-/// pages into the page store, so all pages are never on the heap at once).
+/// `each_chunk` sees every chunk of decoded articles as it is made (the engine points them at
+/// their pages in the page store and drops those it cannot).
 pub fn load(conn: &Connection, each_chunk: &mut ChunkFn) -> anyhow::Result<HashMap<String, Entry>> {
     let mut stmt = conn.prepare(
         "SELECT path, len, mtime, ino, fingerprint, meta, page_offset, page_len FROM article_cache",
