@@ -649,13 +649,7 @@ impl Engine {
             }
             for path in paths {
                 let new = self.index.get(&path).cloned();
-                if let (Some(article), Some(stamp)) = (&new, self.stamps.get(&path)) {
-                    cache_ops.push(cache::Op::Put {
-                        stamp: *stamp,
-                        fingerprint: self.fingerprint.clone(),
-                        article: article.clone(),
-                    });
-                }
+                cache_ops.extend(self.cache_put(&path, new.as_ref()));
                 changed.push((None, new));
             }
             ready = Vec::new();
@@ -675,13 +669,7 @@ impl Engine {
                 warn!(path = %path, "{w}");
             }
             let new = self.index.get(&path).cloned();
-            if let (Some(article), Some(stamp)) = (&new, self.stamps.get(&path)) {
-                cache_ops.push(cache::Op::Put {
-                    stamp: *stamp,
-                    fingerprint: self.fingerprint.clone(),
-                    article: article.clone(),
-                });
-            }
+            cache_ops.extend(self.cache_put(&path, new.as_ref()));
             changed.push((before, new));
         }
         self.cache_pending.extend(cache_ops);
@@ -840,6 +828,15 @@ impl Engine {
             self.unsaved.insert(doc.path.clone(), rec.clone());
             self.records.insert(doc.path.clone(), rec);
         }
+    }
+
+    /// The cache write for an article now in the index, with its file's stamp.
+    fn cache_put(&self, path: &str, article: Option<&Arc<Article>>) -> Option<cache::Op> {
+        Some(cache::Op::Put {
+            stamp: *self.stamps.get(path)?,
+            fingerprint: self.fingerprint.clone(),
+            article: article?.clone(),
+        })
     }
 
     fn flush_cache(&mut self) {

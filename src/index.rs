@@ -133,23 +133,7 @@ impl Index {
     ) -> (Option<Arc<Article>>, Option<String>) {
         let mut article: Arc<Article> = article.into();
         let old = self.remove(&article.path);
-        let mut warning = None;
-        if article.id != article.state_id {
-            match self.explicit_ids.get(&article.id) {
-                Some(holder) => {
-                    let a = Arc::make_mut(&mut article);
-                    let wanted = std::mem::replace(&mut a.id, a.state_id.clone());
-                    warning = Some(format!(
-                        "duplicate id {wanted:?} (already used by {holder}); using {}",
-                        article.id
-                    ));
-                }
-                None => {
-                    self.explicit_ids
-                        .insert(article.id.clone(), article.path.clone());
-                }
-            }
-        }
+        let warning = self.claim_id(&mut article);
         self.order.insert(Recent(article.clone()));
         for t in &article.categories {
             self.categories
@@ -167,6 +151,25 @@ impl Index {
         }
         self.by_path.insert(article.path.clone(), article);
         (old, warning)
+    }
+
+    /// Records an article's explicit id; one another article already holds falls back to the
+    /// article's state id, with a warning naming the holder.
+    fn claim_id(&mut self, article: &mut Arc<Article>) -> Option<String> {
+        if article.id == article.state_id {
+            return None;
+        }
+        if let Some(holder) = self.explicit_ids.get(&article.id) {
+            let a = Arc::make_mut(article);
+            let wanted = std::mem::replace(&mut a.id, a.state_id.clone());
+            return Some(format!(
+                "duplicate id {wanted:?} (already used by {holder}); using {}",
+                a.id
+            ));
+        }
+        self.explicit_ids
+            .insert(article.id.clone(), article.path.clone());
+        None
     }
 
     /// Inserts many articles; into an empty index (a start) it builds every view in one
@@ -191,26 +194,10 @@ impl Index {
                 false
             }
         });
-        let mut warnings = Vec::new();
-        for article in &mut articles {
-            if article.id == article.state_id {
-                continue;
-            }
-            match self.explicit_ids.get(&article.id) {
-                Some(holder) => {
-                    let a = Arc::make_mut(article);
-                    let wanted = std::mem::replace(&mut a.id, a.state_id.clone());
-                    warnings.push(format!(
-                        "duplicate id {wanted:?} (already used by {holder}); using {}",
-                        a.id
-                    ));
-                }
-                None => {
-                    self.explicit_ids
-                        .insert(article.id.clone(), article.path.clone());
-                }
-            }
-        }
+        let warnings: Vec<String> = articles
+            .iter_mut()
+            .filter_map(|a| self.claim_id(a))
+            .collect();
         let mut categories: HashMap<&str, Vec<Recent>> = HashMap::new();
         let mut tags: HashMap<&str, Vec<Recent>> = HashMap::new();
         for a in &articles {

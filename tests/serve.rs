@@ -304,18 +304,21 @@ fn category_feed_follows_changes() {
     });
 }
 
-#[test]
-fn a_file_written_in_two_parts_is_never_served_truncated() {
-    let (site, server) = serve_site();
-    let path = site.content().join("slow.md");
-    let mut f = std::fs::File::create(&path).unwrap();
-    f.write_all(b"---\ntitle: Slow writer\n---\nFirst half of the body, ")
-        .unwrap();
+/// Starts a Markdown file titled `title` and leaves it open, half written.
+fn start_writing(path: &std::path::Path, title: &str) -> std::fs::File {
+    let mut f = std::fs::File::create(path).unwrap();
+    write!(f, "---\ntitle: {title}\n---\nFirst half of the body, ").unwrap();
     f.flush().unwrap();
-    let pause_until = Instant::now() + Duration::from_millis(800);
+    f
+}
+
+/// For `ms`, the article titled `title` is never published; then the writer finishes and
+/// closes the file, and the whole article is served.
+fn unpublished_until_closed(server: &TestServer, mut f: std::fs::File, title: &str, ms: u64) {
+    let pause_until = Instant::now() + Duration::from_millis(ms);
     while Instant::now() < pause_until {
         assert!(
-            !atom(&server).contains("Slow writer"),
+            !atom(server).contains(title),
             "published while the writer still had the file open"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -323,33 +326,24 @@ fn a_file_written_in_two_parts_is_never_served_truncated() {
     f.write_all(b"second half.\n").unwrap();
     drop(f);
     server.wait_until("complete file served", || {
-        atom(&server).contains("second half.")
+        atom(server).contains("second half.")
     });
+}
+
+#[test]
+fn a_file_written_in_two_parts_is_never_served_truncated() {
+    let (site, server) = serve_site();
+    let f = start_writing(&site.content().join("slow.md"), "Slow writer");
+    unpublished_until_closed(&server, f, "Slow writer", 800);
 }
 
 #[test]
 fn a_file_being_written_while_herald_starts_is_never_served_truncated() {
     let site = Site::new("content", "serve.toml");
-    let path = site.content().join("starting.md");
-    let mut f = std::fs::File::create(&path).unwrap();
-    f.write_all(b"---\ntitle: Written at start\n---\nFirst half, ")
-        .unwrap();
-    f.flush().unwrap();
+    let f = start_writing(&site.content().join("starting.md"), "Written at start");
     // The first scan and the rescan that follows the watch setup both see the open file.
     let server = TestServer::start(&site, &[]);
-    let pause_until = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < pause_until {
-        assert!(
-            !atom(&server).contains("Written at start"),
-            "published while the writer still had the file open"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f.write_all(b"second half.\n").unwrap();
-    drop(f);
-    server.wait_until("complete file served", || {
-        atom(&server).contains("second half.")
-    });
+    unpublished_until_closed(&server, f, "Written at start", 1500);
 }
 
 #[test]
