@@ -41,7 +41,6 @@ struct Meta {
     published: DateTime<FixedOffset>,
     updated: DateTime<FixedOffset>,
     authors: Vec<(String, Option<String>)>,
-    summary: String,
     /// (name, slug): slugs are stored so loading never recomputes them.
     categories: Vec<(String, String)>,
     tags: Vec<(String, String)>,
@@ -50,6 +49,8 @@ struct Meta {
     tag: String,
     start: u32,
     end: u32,
+    /// Where the summary is in the page.
+    summary_at: (u32, u32),
 }
 
 /// One cached article.
@@ -166,13 +167,14 @@ fn decode(row: Row) -> Option<(String, Entry)> {
             .into_iter()
             .map(|(name, email)| Person { name, email })
             .collect(),
-        summary: meta.summary,
+        summary: String::new(),
         content: Content::Packed {
             // Attached from the page store by the caller (see `Entry::page`).
             page: Bytes::new(),
             tag: meta.tag,
             start: meta.start,
             end: meta.end,
+            summary_at: meta.summary_at,
             stored: None,
         },
         categories: terms(meta.categories),
@@ -302,6 +304,7 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                         tag,
                         start,
                         end,
+                        summary_at,
                         stored: Some(at),
                     } = &article.content
                     else {
@@ -328,7 +331,7 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                             .iter()
                             .map(|p| (p.name.clone(), p.email.clone()))
                             .collect(),
-                        summary: article.summary.clone(),
+
                         categories: article
                             .categories
                             .iter()
@@ -344,6 +347,7 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                         tag: tag.clone(),
                         start: *start,
                         end: *end,
+                        summary_at: *summary_at,
                     };
                     put.execute(params![
                         article.path,

@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::model::{Article, Content};
 use crate::pages::PageStore;
 use crate::render::{self, Kind, Pages};
-use crate::site::{self, body_tag, Rendered, Routes, Snapshot};
+use crate::site::{self, body_tag, ArticlePages, BySlug, Rendered, Routes, Snapshot};
 use crate::state::{self, Batch, DocKey, Record, State};
 use crate::systemd;
 
@@ -85,6 +85,8 @@ pub struct Engine {
     /// Skip messages already logged, so rescans do not repeat them.
     logged: HashSet<(String, String)>,
     routes: Routes,
+    /// Article pages, by slug (served from the articles themselves).
+    articles_by_slug: ArticlePages,
     /// Per feed/list route: ETag tag and Last-Modified (also kept in the state).
     route_lm: HashMap<String, (String, i64)>,
     /// When the settings that shape pages last changed: the least Last-Modified of a page.
@@ -163,6 +165,7 @@ impl Engine {
             logged: HashSet::new(),
             held: HashMap::new(),
             routes: Routes::new(),
+            articles_by_slug: ArticlePages::new(),
             route_lm,
             config_epoch,
             fingerprint,
@@ -897,17 +900,21 @@ impl Engine {
                 removed.push(format!("/{key}/feed.{ext}"));
             }
         }
-        // Article pages are already rendered and packed: only their routes change.
-        let mut article_routes: Vec<&Arc<Article>> = Vec::new();
-        if full {
-            article_routes.extend(self.index.articles());
+        // Article pages are already rendered and packed: only the set of articles changes.
+        let mut articles_by_slug = if full {
+            ArticlePages::new()
         } else {
-            for (old, new) in &changed {
-                if let Some(o) = old {
-                    removed.push(format!("/{}", o.page_path()));
-                }
-                article_routes.extend(new.iter());
+            let mut set = self.articles_by_slug.clone();
+            for o in changed.iter().filter_map(|(o, _)| o.as_ref()) {
+                set.remove(o.slug.as_str());
             }
+            set
+        };
+        let mut article_pages: Vec<&Arc<Article>> = Vec::new();
+        if full {
+            article_pages.extend(self.index.articles());
+        } else {
+            article_pages.extend(changed.iter().filter_map(|(_, n)| n.as_ref()));
         }
         debug!(
             pages = pages.len(),
@@ -970,18 +977,10 @@ impl Engine {
             routes.insert(route, rendered);
             rebuilt += 1;
         }
-        for a in article_routes {
-            // A page changes with its article or with the settings that shape pages.
-            let lm = a.updated.timestamp().max(self.config_epoch);
-            let route = format!("/{}", a.page_path());
-            let rendered = match site::article_route(a, lm) {
-                Some(r) => r,
-                None => {
-                    let page = render::article_page(a, &cfg);
-                    Rendered::new(Kind::Html, page.body, lm, None)
-                }
-            };
-            routes.insert(route, Arc::new(rendered));
+        for a in article_pages {
+            // Every article reaching the index was packed when it was loaded.
+            debug_assert!(matches!(a.content, Content::Packed { .. }));
+            articles_by_slug.insert(BySlug(a.clone()), ());
             rebuilt += 1;
         }
         debug!(
@@ -998,12 +997,15 @@ impl Engine {
             self.last_change = now;
         }
         self.routes = routes;
+        self.articles_by_slug = articles_by_slug;
         self.generation += 1;
         // Every feed spec is published in three formats.
         let feeds = specs.len() * 3;
         self.feeds = feeds;
         let snapshot = Snapshot {
             routes: self.routes.clone(),
+            articles_by_slug: self.articles_by_slug.clone(),
+            config_epoch: self.config_epoch,
             generation: self.generation,
             articles: self.index.len(),
             feeds,
@@ -1152,7 +1154,7 @@ fn finish(l: Loaded, rec: &Record, cfg: &Config, now: i64) -> Arc<Article> {
     if (published, updated) != (a.published, a.updated) {
         a.published = published;
         a.updated = updated;
-        a.content = Content::Html(a.content_html().into());
+        a.unpack();
         // Rare (renamed while herald was not running): a copy is fine.
         *a = site::pack_article(a.clone(), cfg);
     }
@@ -1164,10 +1166,15 @@ fn finish(l: Loaded, rec: &Record, cfg: &Config, now: i64) -> Arc<Article> {
     arc
 }
 
-/// The settings that shape rendered pages, as one fingerprint.
+/// The version of the article page layout and of what the article cache keeps of it: a new
+/// version (the page gained a `<meta name="description">` in 2) makes pages and cache rows
+/// from an older herald stale, and moves pages' Last-Modified like a settings change does.
+const PAGE_LAYOUT: u32 = 2;
+
+/// The settings (and page layout) that shape rendered pages, as one fingerprint.
 fn render_fingerprint(cfg: &Config) -> String {
     let text = format!(
-        "{:?}|{:?}|{:?}|{}",
+        "{PAGE_LAYOUT}|{:?}|{:?}|{:?}|{}",
         cfg.site, cfg.feed, cfg.labels, cfg.max_article_bytes
     );
     blake3::hash(text.as_bytes()).to_hex().to_string()

@@ -73,6 +73,7 @@ fn app() -> &'static App {
             feeds: 3,
             max_age: 300,
             last_change: 0,
+            ..Snapshot::default()
         };
         let (tx, rx) = tokio::sync::watch::channel(Some(Arc::new(snapshot)));
         // The receiver keeps working after the sender is gone; keep it anyway.

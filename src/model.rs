@@ -146,13 +146,15 @@ pub enum Content {
     /// As parsed (`build`, tests).
     Html(Arc<str>),
     /// Inside the article's gzip-compressed page (what `serve` keeps: the page is stored once,
-    /// and the body is `start..end` of the decompressed page).
+    /// and the body is `start..end` of the decompressed page). The summary is in the page too,
+    /// HTML-escaped at `summary_at` (the article's `summary` field is then empty).
     Packed {
         page: Bytes,
         /// The page's ETag tag.
         tag: String,
         start: u32,
         end: u32,
+        summary_at: (u32, u32),
         /// Where `page` is in the page store, when it is there (then `page` is mapped).
         stored: Option<crate::pages::Stored>,
     },
@@ -169,6 +171,7 @@ impl PartialEq for Content {
                     tag: ta,
                     start: sa,
                     end: ea,
+                    summary_at: ma,
                     ..
                 },
                 Content::Packed {
@@ -176,10 +179,11 @@ impl PartialEq for Content {
                     tag: tb,
                     start: sb,
                     end: eb,
+                    summary_at: mb,
                     ..
                 },
                 // The tag is the page's hash: equal tags, equal pages (without reading them).
-            ) => (ta, sa, ea) == (tb, sb, eb) && a.len() == b.len(),
+            ) => (ta, sa, ea, ma) == (tb, sb, eb, mb) && a.len() == b.len(),
             _ => false,
         }
     }
@@ -272,18 +276,45 @@ impl Article {
         }
     }
 
+    /// The page, decompressed (empty when the article is not packed).
+    fn unpacked_page(&self) -> Vec<u8> {
+        let page = self.page_bytes().unwrap_or_default();
+        let mut out = Vec::new();
+        // Our own gzip bytes: decompression cannot fail.
+        let _ = flate2::read::GzDecoder::new(&page[..]).read_to_end(&mut out);
+        out
+    }
+
     /// The body HTML, decompressed from the article's page when it is kept packed.
     pub fn content_html(&self) -> Cow<'_, str> {
         match &self.content {
             Content::Html(h) => Cow::Borrowed(h),
             Content::Packed { start, end, .. } => {
-                let page = self.page_bytes().unwrap_or_default();
-                let mut out = Vec::new();
-                // Our own gzip bytes: decompression cannot fail.
-                let _ = flate2::read::GzDecoder::new(&page[..]).read_to_end(&mut out);
-                let range = (*start as usize).min(out.len())..(*end as usize).min(out.len());
-                Cow::Owned(String::from_utf8_lossy(&out[range]).into_owned())
+                let page = self.unpacked_page();
+                Cow::Owned(page_slice(&page, *start, *end).into_owned())
             }
+        }
+    }
+
+    /// The summary (plain text); a packed article keeps it only in its page.
+    pub fn summary(&self) -> Cow<'_, str> {
+        match &self.content {
+            Content::Packed {
+                summary_at: (s, e), ..
+            } if s < e && self.summary.is_empty() => {
+                let page = self.unpacked_page();
+                Cow::Owned(crate::text::unescape_html(&page_slice(&page, *s, *e)))
+            }
+            _ => Cow::Borrowed(&self.summary),
+        }
+    }
+
+    /// Turns a packed article back into one with its body and summary in memory (to render
+    /// its page again).
+    pub fn unpack(&mut self) {
+        if let Content::Packed { .. } = self.content {
+            self.summary = self.summary().into_owned();
+            self.content = Content::Html(self.content_html().into());
         }
     }
 
@@ -298,6 +329,12 @@ impl Article {
             .clone()
             .unwrap_or_else(|| cfg.url(&self.page_path()))
     }
+}
+
+/// `start..end` of a page, clamped to it.
+fn page_slice(page: &[u8], start: u32, end: u32) -> Cow<'_, str> {
+    let range = (start as usize).min(page.len())..(end as usize).min(page.len());
+    String::from_utf8_lossy(&page[range])
 }
 
 #[cfg(test)]

@@ -224,6 +224,10 @@ fn live_add_edit_rename_delete_and_new_folders() {
     )
     .unwrap();
     server.wait_until("new file served", || atom(&server).contains("Live one"));
+    let page = page_of(&server, "Live one");
+    let first = server.get(&page);
+    assert_eq!(first.status, 200, "{page}");
+    assert!(String::from_utf8_lossy(&first.body).contains("First version"));
     let feed = atom(&server);
     let id = entry_field(&feed, "Live one", "id").unwrap();
     let updated = entry_field(&feed, "Live one", "updated").unwrap();
@@ -240,6 +244,10 @@ fn live_add_edit_rename_delete_and_new_folders() {
     )
     .unwrap();
     server.wait_until("edit served", || atom(&server).contains("Second version"));
+    // The article's own page follows the edit, with a new validator.
+    let second = server.get(&page);
+    assert!(String::from_utf8_lossy(&second.body).contains("Second version"));
+    assert_ne!(second.header("etag"), first.header("etag"));
     let feed = atom(&server);
     assert_eq!(entry_field(&feed, "Live one", "id").unwrap(), id);
     assert!(
@@ -273,6 +281,7 @@ fn live_add_edit_rename_delete_and_new_folders() {
     // Deleting removes it from every feed; so does deleting a whole folder.
     std::fs::remove_file(c.join("moved/live-renamed.md")).unwrap();
     server.wait_until("delete applied", || !atom(&server).contains("Live one"));
+    assert_eq!(server.get(&page).status, 404, "{page} after delete");
     std::fs::remove_dir_all(c.join("new")).unwrap();
     server.wait_until("folder delete applied", || {
         !atom(&server).contains("Deep new article")
@@ -376,6 +385,15 @@ fn restart_keeps_ids_dates_and_last_modified() {
         |r: &HttpResponse| httpdate::parse_http_date(r.header("last-modified").unwrap()).unwrap();
     assert!(t(&after) >= t(&before), "Last-Modified went backwards");
     assert_ne!(before.header("etag"), after.header("etag"));
+}
+
+/// The path of the page of the article titled `title`, from the JSON feed.
+fn page_of(server: &TestServer, title: &str) -> String {
+    let feed: serde_json::Value = serde_json::from_str(&server.get("/feed.json").text()).unwrap();
+    let items = feed["items"].as_array().unwrap();
+    let item = items.iter().find(|i| i["title"] == title).unwrap();
+    let url = item["url"].as_str().unwrap();
+    url[url.find("/articles/").unwrap()..].to_string()
 }
 
 /// Every article page the site links from its JSON feed: path → body.

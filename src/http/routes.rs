@@ -63,7 +63,7 @@ fn answer<B>(
     app: &App,
 ) -> (&'static str, Resp) {
     let route = snapshot.and_then(|s| s.get(path));
-    let kind = match (path, route) {
+    let kind = match (path, &route) {
         ("/healthz", _) => "healthz",
         ("/metrics", _) => "metrics",
         (_, Some(r)) => r.kind.as_str(),

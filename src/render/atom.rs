@@ -46,7 +46,9 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
                     label: None,
                 })
                 .collect(),
-            summary: (!a.summary.is_empty()).then(|| Text::plain(a.summary.clone())),
+            summary: Some(a.summary())
+                .filter(|s| !s.is_empty())
+                .map(|s| Text::plain(s.into_owned())),
             content: Some(Content {
                 value: Some(a.content_html().into_owned()),
                 content_type: Some("html".into()),

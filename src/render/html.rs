@@ -16,13 +16,23 @@ a{color:#0645ad}img{max-width:100%;height:auto}header,footer{color:#555;font-siz
 h1{line-height:1.25}ul.entries{list-style:none;padding:0}ul.entries li{margin:0 0 1.2rem}\
 .meta{color:#666;font-size:.85rem}pre{overflow:auto}";
 
-fn head(out: &mut String, cfg: &Config, title: &str) {
+/// Writes the head; returns where the escaped `description` is in `out` (empty when there is
+/// none).
+fn head(out: &mut String, cfg: &Config, title: &str, description: &str) -> std::ops::Range<usize> {
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n",
         esc(&cfg.site.language),
         esc(title)
     );
+    let mut described = out.len()..out.len();
+    if !description.is_empty() {
+        out.push_str("<meta name=\"description\" content=\"");
+        let start = out.len();
+        out.push_str(&esc(description));
+        described = start..out.len();
+        out.push_str("\">\n");
+    }
     for (ext, mime, label) in [
         ("atom", "application/atom+xml", "Atom"),
         ("rss", "application/rss+xml", "RSS"),
@@ -36,6 +46,7 @@ fn head(out: &mut String, cfg: &Config, title: &str) {
         );
     }
     let _ = write!(out, "<style>{STYLE}</style>\n</head>\n<body>\n");
+    described
 }
 
 fn date_html(d: chrono::DateTime<chrono::FixedOffset>) -> String {
@@ -46,11 +57,16 @@ fn date_html(d: chrono::DateTime<chrono::FixedOffset>) -> String {
     )
 }
 
-/// The page, and the byte range of the body HTML within it.
-pub(super) fn article_page(a: &Article, cfg: &Config) -> (String, std::ops::Range<usize>) {
+/// The page, and where the article's body HTML and its (escaped) summary are within it.
+pub(super) fn article_page(a: &Article, cfg: &Config) -> (String, super::PageRanges) {
     let content = a.content_html();
     let mut out = String::with_capacity(content.len() + 2048);
-    head(&mut out, cfg, &format!("{} — {}", a.title, cfg.site.title));
+    let summary = head(
+        &mut out,
+        cfg,
+        &format!("{} — {}", a.title, cfg.site.title),
+        &a.summary(),
+    );
     let _ = write!(
         out,
         "<header><a href=\"{}\">{}</a></header>\n<main>\n<article>\n<h1>{}</h1>\n<p class=\"meta\">{}",
@@ -95,12 +111,18 @@ pub(super) fn article_page(a: &Article, cfg: &Config) -> (String, std::ops::Rang
         let _ = writeln!(out, "<p class=\"meta\">Feeds: {}</p>", terms.join(" · "));
     }
     out.push_str("</article>\n</main>\n</body>\n</html>\n");
-    (out, range)
+    (
+        out,
+        super::PageRanges {
+            body: range,
+            summary,
+        },
+    )
 }
 
 pub(super) fn index_page(views: &Views, cfg: &Config) -> String {
     let mut out = String::with_capacity(16 * 1024);
-    head(&mut out, cfg, &cfg.site.title);
+    head(&mut out, cfg, &cfg.site.title, &cfg.site.description);
     let _ = write!(
         out,
         "<header><h1>{}</h1><p>{}</p><p><a href=\"{}\">Atom</a> · <a href=\"{}\">RSS</a> · <a href=\"{}\">JSON Feed</a> · <a href=\"{}\">OPML</a></p></header>\n<main>\n<ul class=\"entries\">\n",
@@ -118,7 +140,7 @@ pub(super) fn index_page(views: &Views, cfg: &Config) -> String {
             esc(&cfg.url(&a.page_path())),
             esc(&a.title),
             date_html(a.published),
-            esc(&a.summary)
+            esc(&a.summary())
         );
     }
     out.push_str("</ul>\n");

@@ -33,7 +33,7 @@ struct Item<'a> {
     external_url: Option<&'a str>,
     title: &'a str,
     content_html: std::borrow::Cow<'a, str>,
-    summary: &'a str,
+    summary: std::borrow::Cow<'a, str>,
     date_published: String,
     date_modified: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -64,7 +64,7 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
                 external_url: a.link.as_deref(),
                 title: &a.title,
                 content_html: a.content_html(),
-                summary: &a.summary,
+                summary: a.summary(),
                 date_published: dates::rfc3339(a.published),
                 date_modified: dates::rfc3339(a.updated),
                 tags: a

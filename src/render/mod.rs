@@ -138,11 +138,18 @@ pub fn article_page(a: &Article, cfg: &Config) -> Page {
     }
 }
 
-/// The page of one article and where the article's body HTML sits in it (so the body can
-/// be recovered from the page alone).
-pub fn article_page_with_range(a: &Article, cfg: &Config) -> (Vec<u8>, std::ops::Range<usize>) {
-    let (page, range) = html::article_page(a, cfg);
-    (page.into_bytes(), range)
+/// Where an article's body HTML and its summary (HTML-escaped, in the page's
+/// `<meta name="description">`) are in its page, so both can be recovered from the page alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRanges {
+    pub body: std::ops::Range<usize>,
+    pub summary: std::ops::Range<usize>,
+}
+
+/// The page of one article and where the article's body HTML and summary sit in it.
+pub fn article_page_with_ranges(a: &Article, cfg: &Config) -> (Vec<u8>, PageRanges) {
+    let (page, ranges) = html::article_page(a, cfg);
+    (page.into_bytes(), ranges)
 }
 
 /// The pages that list everything: `index.html` and `feeds.opml`.

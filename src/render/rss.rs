@@ -66,7 +66,7 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
             Item {
                 title: Some(a.title.clone()),
                 link: Some(url),
-                description: Some(a.summary.clone()),
+                description: Some(a.summary().into_owned()),
                 content: Some(a.content_html().into_owned()),
                 author,
                 categories,
