@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use crate::model::{Article, Content, Person, Term};
+use crate::state::Record;
 
 /// What identifies a file version cheaply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +32,14 @@ pub struct Stamp {
     pub ino: u64,
 }
 
-/// An article's metadata as stored (its body lives in the page).
+/// An article's metadata as stored (its body and summary live in the page; its state id,
+/// slug and hash are its state record's, checked by `record_check`).
 #[derive(Serialize, Deserialize)]
 struct Meta {
-    id: String,
-    state_id: String,
-    slug: String,
+    /// The front matter id, when it is not the state id.
+    explicit_id: Option<String>,
+    /// [`record_check`] of the record the article was made with.
+    record: u64,
     title: String,
     published: DateTime<FixedOffset>,
     updated: DateTime<FixedOffset>,
@@ -45,7 +48,6 @@ struct Meta {
     categories: Vec<(String, String)>,
     tags: Vec<(String, String)>,
     link: Option<String>,
-    hash: String,
     tag: String,
     start: u32,
     end: u32,
@@ -53,13 +55,47 @@ struct Meta {
     summary_at: (u32, u32),
 }
 
-/// One cached article.
+/// Identifies the parts of a state record an article takes: id, slug, content hash.
+fn record_check(id: &str, slug: &str, hash: &str) -> u64 {
+    let mut h = blake3::Hasher::new();
+    for part in [id, slug, hash] {
+        h.update(part.as_bytes());
+        h.update(&[0]);
+    }
+    let bytes = h.finalize();
+    u64::from_le_bytes(bytes.as_bytes()[..8].try_into().unwrap_or_default())
+}
+
+/// One cached article. Its `state_id`, `slug` and `hash` are empty until [`Entry::adopt`]
+/// gives it its record's; its `id` is empty unless it has an explicit one.
 pub struct Entry {
     pub stamp: Stamp,
     pub fingerprint: String,
+    /// [`record_check`] of the record the article was made with.
+    pub record: u64,
     pub article: std::sync::Arc<Article>,
     /// Where the page is in the page store: (offset, length).
     pub page: (u64, usize),
+}
+
+impl Entry {
+    /// Gives the article the strings of `rec`, the record it was made with; false if `rec` is
+    /// another record (then the entry is of no use).
+    pub fn adopt(&mut self, rec: &Record) -> bool {
+        let Some(a) = std::sync::Arc::get_mut(&mut self.article) else {
+            return false;
+        };
+        if self.record != record_check(&rec.id, &rec.slug, &rec.hash) {
+            return false;
+        }
+        if a.id.is_empty() {
+            a.id = rec.id.clone();
+        }
+        a.state_id = rec.id.clone();
+        a.slug = rec.slug.clone();
+        a.hash = rec.hash.clone();
+        true
+    }
 }
 
 /// (`cache` was the first version, with the pages inside: dropped, it is only a cache.)
@@ -154,11 +190,12 @@ fn decode(row: Row) -> Option<(String, Entry)> {
             })
             .collect()
     };
+    let empty: std::sync::Arc<str> = std::sync::Arc::from("");
     let article = Article {
         path: row.path.clone(),
-        id: meta.id,
-        state_id: meta.state_id,
-        slug: meta.slug,
+        id: meta.explicit_id.map_or_else(|| empty.clone(), Into::into),
+        state_id: empty.clone(),
+        slug: empty.clone(),
         title: meta.title,
         published: meta.published,
         updated: meta.updated,
@@ -180,13 +217,14 @@ fn decode(row: Row) -> Option<(String, Entry)> {
         categories: terms(meta.categories),
         tags: terms(meta.tags),
         link: meta.link,
-        hash: meta.hash,
+        hash: empty,
     };
     Some((
         row.path,
         Entry {
             stamp,
             fingerprint: row.fingerprint,
+            record: meta.record,
             article: std::sync::Arc::new(article),
             page: (
                 u64::try_from(row.page_offset).ok()?,
@@ -320,9 +358,9 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                         synced = true;
                     }
                     let meta = Meta {
-                        id: article.id.clone(),
-                        state_id: article.state_id.clone(),
-                        slug: article.slug.clone(),
+                        explicit_id: (article.id != article.state_id)
+                            .then(|| article.id.to_string()),
+                        record: record_check(&article.state_id, &article.slug, &article.hash),
                         title: article.title.clone(),
                         published: article.published,
                         updated: article.updated,
@@ -343,7 +381,6 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                             .map(|t| (t.name.clone(), t.slug.clone()))
                             .collect(),
                         link: article.link.clone(),
-                        hash: article.hash.clone(),
                         tag: tag.clone(),
                         start: *start,
                         end: *end,

@@ -716,14 +716,12 @@ impl Engine {
         let mut rest = (Vec::new(), Vec::new());
         for (rel, st) in to_load.into_iter().zip(stamps) {
             let hit = entries.remove(&rel).filter(|e| {
-                e.stamp == st
-                    && e.fingerprint == self.fingerprint
-                    && present.contains(&rel)
-                    && self.records.get(&rel).is_some_and(|r| {
-                        r.hash == e.article.hash
-                            && r.id == e.article.state_id
-                            && r.slug == e.article.slug
-                    })
+                e.stamp == st && e.fingerprint == self.fingerprint && present.contains(&rel)
+            });
+            // The article takes its record's strings, if it was made with that record.
+            let hit = hit.and_then(|mut e| {
+                let rec = self.records.get(&rel)?;
+                e.adopt(rec).then_some(e)
             });
             match hit {
                 Some(e) => cached.push((rel, st, e.article)),
@@ -796,20 +794,20 @@ impl Engine {
 
     /// The state store's rules, applied to the in-memory records only.
     fn assign_in_memory(&mut self, docs: &[&DocKey], removes: &[String], now: i64) {
-        let mut gone_by_hash: HashMap<String, String> = removes
+        let mut gone_by_hash: HashMap<Arc<str>, String> = removes
             .iter()
             .filter_map(|p| self.records.get(p).map(|r| (r.hash.clone(), p.clone())))
             .collect();
-        let ids: HashSet<String> = self.records.values().map(|r| r.id.clone()).collect();
-        let mut slugs: HashSet<String> = self.records.values().map(|r| r.slug.clone()).collect();
+        let ids: HashSet<Arc<str>> = self.records.values().map(|r| r.id.clone()).collect();
+        let mut slugs: HashSet<Arc<str>> = self.records.values().map(|r| r.slug.clone()).collect();
         for doc in docs {
             let rec = if let Some(mut rec) = self.records.get(&doc.path).cloned() {
-                if rec.hash != doc.hash {
-                    rec.hash = doc.hash.clone();
+                if *rec.hash != *doc.hash {
+                    rec.hash = doc.hash.as_str().into();
                     rec.changed_at = Some(utc(now));
                 }
                 rec
-            } else if let Some(old) = gone_by_hash.remove(&doc.hash) {
+            } else if let Some(old) = gone_by_hash.remove(doc.hash.as_str()) {
                 let Some(rec) = self.records.remove(&old) else {
                     unreachable!("gone_by_hash only holds known paths")
                 };
@@ -817,14 +815,15 @@ impl Engine {
             } else {
                 let base = state::tag_id(&self.cfg.site.tag_authority, &doc.path);
                 let id = state::first_free(&base, ";", |c| ids.contains(c));
-                let slug =
-                    state::first_free(&state::slug_base(&doc.title), "-", |c| slugs.contains(c));
+                let slug: Arc<str> =
+                    state::first_free(&state::slug_base(&doc.title), "-", |c| slugs.contains(c))
+                        .into();
                 slugs.insert(slug.clone());
                 Record {
-                    id,
+                    id: id.into(),
                     slug,
                     first_seen: utc(now),
-                    hash: doc.hash.clone(),
+                    hash: doc.hash.as_str().into(),
                     changed_at: None,
                 }
             };
@@ -906,7 +905,7 @@ impl Engine {
         } else {
             let mut set = self.articles_by_slug.clone();
             for o in changed.iter().filter_map(|(o, _)| o.as_ref()) {
-                set.remove(o.slug.as_str());
+                set.remove(&*o.slug);
             }
             set
         };
@@ -1109,17 +1108,17 @@ struct Loaded {
 /// current one, or a new one made now), and its page rendered and compressed.
 fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) -> Loaded {
     let record = match known {
-        Some(r) if r.hash == doc.hash => r.clone(),
+        Some(r) if *r.hash == *doc.hash => r.clone(),
         Some(r) => Record {
-            hash: doc.hash.clone(),
+            hash: doc.hash.as_str().into(),
             changed_at: Some(utc(now)),
             ..r.clone()
         },
         None => Record {
-            id: state::tag_id(&cfg.site.tag_authority, &doc.path),
-            slug: String::new(),
+            id: state::tag_id(&cfg.site.tag_authority, &doc.path).into(),
+            slug: "".into(),
             first_seen: utc(now),
-            hash: doc.hash.clone(),
+            hash: doc.hash.as_str().into(),
             changed_at: None,
         },
     };
@@ -1163,6 +1162,10 @@ fn finish(l: Loaded, rec: &Record, cfg: &Config, now: i64) -> Arc<Article> {
         a.id = rec.id.clone();
     }
     a.slug = rec.slug.clone();
+    if a.hash == rec.hash {
+        // One string for both.
+        a.hash = rec.hash.clone();
+    }
     arc
 }
 

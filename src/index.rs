@@ -159,7 +159,7 @@ impl Index {
         if article.id == article.state_id {
             return None;
         }
-        if let Some(holder) = self.explicit_ids.get(&article.id) {
+        if let Some(holder) = self.explicit_ids.get(&*article.id) {
             let a = Arc::make_mut(article);
             let wanted = std::mem::replace(&mut a.id, a.state_id.clone());
             return Some(format!(
@@ -168,7 +168,7 @@ impl Index {
             ));
         }
         self.explicit_ids
-            .insert(article.id.clone(), article.path.clone());
+            .insert(article.id.to_string(), article.path.clone());
         None
     }
 
@@ -232,8 +232,8 @@ impl Index {
 
     pub fn remove(&mut self, path: &str) -> Option<Arc<Article>> {
         let old = self.by_path.remove(path)?;
-        if self.explicit_ids.get(&old.id).is_some_and(|p| p == path) {
-            self.explicit_ids.remove(&old.id);
+        if self.explicit_ids.get(&*old.id).is_some_and(|p| p == path) {
+            self.explicit_ids.remove(&*old.id);
         }
         let key = Recent(old.clone());
         self.order.remove(&key);

@@ -194,12 +194,14 @@ impl PartialEq for Content {
 pub struct Article {
     /// Path relative to the content dir: the index key.
     pub path: String,
-    /// The entry id in every format: front matter `id`, else the one recorded in the state.
-    pub id: String,
+    /// The entry id in every format: front matter `id`, else the one recorded in the state
+    /// (then the same string as `state_id`).
+    pub id: Arc<str>,
     /// The id the state store gave this article (used when an explicit id is a duplicate).
-    pub state_id: String,
+    /// `state_id`, `slug` and `hash` are shared with the article's state record.
+    pub state_id: Arc<str>,
     /// `/articles/<slug>.html`.
-    pub slug: String,
+    pub slug: Arc<str>,
     pub title: String,
     pub published: DateTime<FixedOffset>,
     pub updated: DateTime<FixedOffset>,
@@ -211,7 +213,7 @@ pub struct Article {
     pub tags: Vec<Arc<Term>>,
     /// External URL given by the article, if any.
     pub link: Option<String>,
-    pub hash: String,
+    pub hash: Arc<str>,
 }
 
 impl Article {
@@ -220,7 +222,7 @@ impl Article {
     pub fn new(doc: Document, rec: &Record, tz: Tz, now: DateTime<Utc>) -> (Article, Vec<String>) {
         let (published, updated, warnings) = resolve_dates(doc.date, doc.updated, rec, tz, now);
         let article = Article {
-            id: doc.id.clone().unwrap_or_else(|| rec.id.clone()),
+            id: doc.id.as_deref().map_or_else(|| rec.id.clone(), Into::into),
             state_id: rec.id.clone(),
             slug: rec.slug.clone(),
             path: doc.path,
@@ -233,7 +235,11 @@ impl Article {
             categories: doc.categories.iter().map(|c| Term::shared(c)).collect(),
             tags: doc.tags.iter().map(|t| Term::shared(t)).collect(),
             link: doc.link,
-            hash: doc.hash,
+            hash: if *rec.hash == *doc.hash {
+                rec.hash.clone()
+            } else {
+                doc.hash.into()
+            },
         };
         (article, warnings)
     }
@@ -241,15 +247,7 @@ impl Article {
     /// Drops spare string capacity: an article lives as long as its file, and at 100 000
     /// articles the slack left by building strings piece by piece adds up to tens of MB.
     pub fn shrink_to_fit(&mut self) {
-        for s in [
-            &mut self.path,
-            &mut self.id,
-            &mut self.state_id,
-            &mut self.slug,
-            &mut self.title,
-            &mut self.summary,
-            &mut self.hash,
-        ] {
+        for s in [&mut self.path, &mut self.title, &mut self.summary] {
             s.shrink_to_fit();
         }
         if let Some(l) = &mut self.link {

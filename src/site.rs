@@ -281,7 +281,7 @@ pub struct BySlug(pub Arc<Article>);
 impl std::hash::Hash for BySlug {
     /// Hashes like the slug itself, so a `&str` finds it (see `Borrow`).
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.0.slug.as_str().hash(h)
+        (*self.0.slug).hash(h)
     }
 }
 

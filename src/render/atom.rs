@@ -21,7 +21,7 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
         .entries
         .iter()
         .map(|a| Entry {
-            id: a.id.clone(),
+            id: a.id.to_string(),
             title: Text::plain(a.title.clone()),
             updated: a.updated,
             published: Some(a.published),

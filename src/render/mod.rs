@@ -254,9 +254,9 @@ pub(crate) mod tests {
         let d = DateTime::parse_from_rfc3339(&format!("2015-12-{day:02}T08:00:00+00:00")).unwrap();
         Article {
             path: path.into(),
-            id: format!("tag:example.org,2026:{path}"),
-            state_id: format!("tag:example.org,2026:{path}"),
-            slug: path.replace('.', "-"),
+            id: format!("tag:example.org,2026:{path}").into(),
+            state_id: format!("tag:example.org,2026:{path}").into(),
+            slug: path.replace('.', "-").into(),
             title: title.into(),
             published: d,
             updated: d,

@@ -38,7 +38,7 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
         .iter()
         .map(|a| {
             let url = a.url(cfg);
-            let is_permalink = a.id == url;
+            let is_permalink = *a.id == *url;
             let creators: Vec<String> = a
                 .authors
                 .iter()
@@ -71,7 +71,7 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
                 author,
                 categories,
                 guid: Some(Guid {
-                    value: a.id.clone(),
+                    value: a.id.to_string(),
                     permalink: is_permalink,
                 }),
                 pub_date: Some(dates::rfc2822(a.published)),
