@@ -307,6 +307,27 @@ impl Article {
         }
     }
 
+    /// The body HTML and the summary together, decompressing a packed article's page once.
+    pub fn texts(&self) -> (Cow<'_, str>, Cow<'_, str>) {
+        match &self.content {
+            Content::Html(h) => (Cow::Borrowed(h), Cow::Borrowed(&self.summary)),
+            Content::Packed {
+                start,
+                end,
+                summary_at: (s, e),
+                ..
+            } => {
+                let page = self.unpacked_page();
+                let summary = if s < e && self.summary.is_empty() {
+                    Cow::Owned(crate::text::unescape_html(&page_slice(&page, *s, *e)))
+                } else {
+                    Cow::Borrowed(self.summary.as_str())
+                };
+                (Cow::Owned(page_slice(&page, *start, *end).into_owned()), summary)
+            }
+        }
+    }
+
     /// Turns a packed article back into one with its body and summary in memory (to render
     /// its page again).
     pub fn unpack(&mut self) {

@@ -4,7 +4,7 @@
 
 use atom_syndication::{Category, Content, Entry, Feed, Generator, Link, Person, Text};
 
-use super::FeedSpec;
+use super::{FeedSpec, Texts};
 use crate::config::Config;
 
 fn link(href: String, rel: &str, mime: Option<&str>) -> Link {
@@ -16,11 +16,12 @@ fn link(href: String, rel: &str, mime: Option<&str>) -> Link {
     }
 }
 
-pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
+pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
     let entries = spec
         .entries
         .iter()
-        .map(|a| Entry {
+        .zip(texts)
+        .map(|(a, (content, summary))| Entry {
             id: a.id.to_string(),
             title: Text::plain(a.title.clone()),
             updated: a.updated,
@@ -46,11 +47,9 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
                     label: None,
                 })
                 .collect(),
-            summary: Some(a.summary())
-                .filter(|s| !s.is_empty())
-                .map(|s| Text::plain(s.into_owned())),
+            summary: (!summary.is_empty()).then(|| Text::plain(summary.to_string())),
             content: Some(Content {
-                value: Some(a.content_html().into_owned()),
+                value: Some(content.to_string()),
                 content_type: Some("html".into()),
                 ..Content::default()
             }),

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::FeedSpec;
+use super::{FeedSpec, Texts};
 use crate::config::Config;
 use crate::dates;
 
@@ -32,8 +32,8 @@ struct Item<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     external_url: Option<&'a str>,
     title: &'a str,
-    content_html: std::borrow::Cow<'a, str>,
-    summary: std::borrow::Cow<'a, str>,
+    content_html: &'a str,
+    summary: &'a str,
     date_published: String,
     date_modified: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -44,7 +44,7 @@ struct Item<'a> {
     author: Option<Author<'a>>,
 }
 
-pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
+pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
     let feed = JsonFeed {
         version: "https://jsonfeed.org/version/1.1",
         title: &spec.title,
@@ -58,13 +58,14 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
         items: spec
             .entries
             .iter()
-            .map(|a| Item {
+            .zip(texts)
+            .map(|(a, (content, summary))| Item {
                 id: &a.id,
                 url: cfg.url(&a.page_path()),
                 external_url: a.link.as_deref(),
                 title: &a.title,
-                content_html: a.content_html(),
-                summary: a.summary(),
+                content_html: content,
+                summary,
                 date_published: dates::rfc3339(a.published),
                 date_modified: dates::rfc3339(a.updated),
                 tags: a

@@ -11,6 +11,7 @@ mod json;
 mod opml;
 mod rss;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -178,13 +179,18 @@ pub fn render_front(
     );
 }
 
+/// Each entry's body HTML and summary, in entry order.
+type Texts<'a> = [(Cow<'a, str>, Cow<'a, str>)];
+
 /// Renders the three formats of one feed into `pages`.
 pub fn render_feed(spec: &FeedSpec, cfg: &Config, pages: &mut Pages) {
     let updated = spec.entries.iter().map(|a| a.updated).max();
+    // Read once for the three formats (a packed article's page is decompressed for them).
+    let texts: Vec<_> = spec.entries.iter().map(|a| a.texts()).collect();
     for (ext, kind, body) in [
-        ("rss", Kind::Rss, rss::render(spec, cfg)),
-        ("atom", Kind::Atom, atom::render(spec, cfg)),
-        ("json", Kind::Json, json::render(spec, cfg)),
+        ("rss", Kind::Rss, rss::render(spec, &texts, cfg)),
+        ("atom", Kind::Atom, atom::render(spec, &texts, cfg)),
+        ("json", Kind::Json, json::render(spec, &texts, cfg)),
     ] {
         pages.insert(
             spec.path(ext),

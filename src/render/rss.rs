@@ -6,11 +6,11 @@ use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
 use rss::{Category, Channel, Guid, Item};
 
-use super::FeedSpec;
+use super::{FeedSpec, Texts};
 use crate::config::Config;
 use crate::dates;
 
-pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
+pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
     let mut channel = Channel {
         title: spec.title.clone(),
         link: spec.html_url.clone(),
@@ -36,7 +36,8 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
     channel.items = spec
         .entries
         .iter()
-        .map(|a| {
+        .zip(texts)
+        .map(|(a, (content, summary))| {
             let url = a.url(cfg);
             let is_permalink = *a.id == *url;
             let creators: Vec<String> = a
@@ -66,8 +67,8 @@ pub(super) fn render(spec: &FeedSpec, cfg: &Config) -> Vec<u8> {
             Item {
                 title: Some(a.title.clone()),
                 link: Some(url),
-                description: Some(a.summary().into_owned()),
-                content: Some(a.content_html().into_owned()),
+                description: Some(summary.to_string()),
+                content: Some(content.to_string()),
                 author,
                 categories,
                 guid: Some(Guid {
