@@ -10,7 +10,7 @@
 //! Writes happen on their own thread with their own connection, after publishing, so they
 //! never delay serving; a lost write only means that file is parsed again next time.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender};
 

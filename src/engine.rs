@@ -6,7 +6,9 @@
 //! compressing); HTTP handlers never wait for it. If the state store fails, it keeps going
 //! with what it holds in memory and writes the records back once the store works again.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -497,30 +499,27 @@ impl Engine {
         );
         let now = now_secs();
         let mut cached: Vec<(String, Stamp, Arc<Article>)> = Vec::new();
-        let mut present_before: HashSet<String> = HashSet::new();
-        let scanned_now: HashSet<String> = if initial {
-            to_load.iter().cloned().collect()
-        } else {
-            HashSet::new()
-        };
+        // Files present at the last stop that this scan did not find.
+        let mut vanished: Vec<String> = Vec::new();
         if initial && self.records.is_empty() {
             let t_records = Instant::now();
             match self.state.all_records() {
-                Ok(rows) => {
+                Ok((records, absent)) => {
                     debug!(
-                        records = rows.len(),
+                        records = records.len(),
                         ms = t_records.elapsed().as_millis() as u64,
                         "phase: records"
                     );
                     let t_cache = Instant::now();
-                    let present: HashSet<String> = rows
-                        .iter()
-                        .filter(|(_, (_, p))| *p)
-                        .map(|(k, _)| k.clone())
+                    // `to_load` is every file scanned, in order (it comes from a BTreeSet).
+                    debug_assert!(to_load.is_sorted());
+                    vanished = records
+                        .keys()
+                        .filter(|p| !absent.contains(*p) && to_load.binary_search(p).is_err())
+                        .cloned()
                         .collect();
-                    self.records = rows.into_iter().map(|(k, (rec, _))| (k, rec)).collect();
-                    (to_load, stamps) = self.take_cached(to_load, stamps, &present, &mut cached);
-                    present_before = present;
+                    self.records = records;
+                    (to_load, stamps) = self.take_cached(to_load, stamps, &absent, &mut cached);
                     debug!(
                         ms = t_cache.elapsed().as_millis() as u64,
                         "phase: cache rss={}",
@@ -601,11 +600,6 @@ impl Engine {
         // vanished ones need the state (a full sync would revisit every record); the cached
         // ones' records are the ones already in memory.
         if initial && !cached.is_empty() {
-            let vanished: Vec<String> = present_before
-                .iter()
-                .filter(|p| !scanned_now.contains(*p))
-                .cloned()
-                .collect();
             self.assign(&keys, vanished, now, false);
         } else {
             self.assign(&keys, removes, now, initial);
@@ -690,7 +684,7 @@ impl Engine {
         &mut self,
         to_load: Vec<String>,
         stamps: Vec<Stamp>,
-        present: &HashSet<String>,
+        absent: &HashSet<String>,
         cached: &mut Vec<(String, Stamp, Arc<Article>)>,
     ) -> (Vec<String>, Vec<Stamp>) {
         let pages = &self.pages;
@@ -716,7 +710,7 @@ impl Engine {
         let mut rest = (Vec::new(), Vec::new());
         for (rel, st) in to_load.into_iter().zip(stamps) {
             let hit = entries.remove(&rel).filter(|e| {
-                e.stamp == st && e.fingerprint == self.fingerprint && present.contains(&rel)
+                e.stamp == st && e.fingerprint == self.fingerprint && !absent.contains(&rel)
             });
             // The article takes its record's strings, if it was made with that record.
             let hit = hit.and_then(|mut e| {
@@ -868,7 +862,7 @@ impl Engine {
         let t_render = Instant::now();
         let views = self.index.views(cfg.feed.entries);
         let specs = render::feed_specs(&views, &cfg, self.epoch);
-        let mut affected: HashSet<String> = HashSet::from(["feed".to_string()]);
+        let mut affected: HashSet<String> = ["feed".to_string()].into_iter().collect();
         for a in changed.iter().flat_map(|(o, n)| o.iter().chain(n.iter())) {
             affected.extend(
                 a.categories

@@ -2,7 +2,7 @@
 //! store in line (ids, first-seen times, renames), and join documents with their records.
 //! Used by `build`, `check` and `serve`'s initial scan, so all three see the same articles.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};

@@ -323,7 +323,10 @@ impl Article {
                 } else {
                     Cow::Borrowed(self.summary.as_str())
                 };
-                (Cow::Owned(page_slice(&page, *start, *end).into_owned()), summary)
+                (
+                    Cow::Owned(page_slice(&page, *start, *end).into_owned()),
+                    summary,
+                )
             }
         }
     }

@@ -7,7 +7,9 @@
 //! for its article — not on edit, rename (the record follows the file), restart or a
 //! changed base_url.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -321,13 +323,22 @@ impl State {
 
     /// Every record, with whether its file is present (to look records up in memory during
     /// a full scan).
-    pub fn all_records(&mut self) -> anyhow::Result<HashMap<String, (Record, bool)>> {
+    /// Every record by path, and the paths whose file was gone at the last sync.
+    pub fn all_records(&mut self) -> anyhow::Result<(HashMap<String, Record>, HashSet<String>)> {
         let tx = self.conn.transaction()?;
-        let rows = all_rows(&tx)?;
-        Ok(rows
-            .into_iter()
-            .map(|(p, r)| (p, (r.rec, r.present)))
-            .collect())
+        let mut stmt = tx.prepare_cached(ALL_ROWS)?;
+        let mut records = HashMap::new();
+        let mut absent = HashSet::new();
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let path: String = r.get(0)?;
+            let row = read_row(r, 1)?;
+            if !row.present {
+                absent.insert(path.clone());
+            }
+            records.insert(path, row.rec);
+        }
+        Ok((records, absent))
     }
 
     /// Every cached article (see [`crate::cache`]).
@@ -410,10 +421,10 @@ fn read_row(r: &rusqlite::Row, offset: usize) -> rusqlite::Result<Row> {
     })
 }
 
+const ALL_ROWS: &str = "SELECT path, id, slug, first_seen, hash, changed_at, present FROM articles";
+
 fn all_rows(tx: &rusqlite::Transaction) -> anyhow::Result<HashMap<String, Row>> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT path, id, slug, first_seen, hash, changed_at, present FROM articles",
-    )?;
+    let mut stmt = tx.prepare_cached(ALL_ROWS)?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, read_row(r, 1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
