@@ -41,8 +41,9 @@ struct Meta {
     /// [`record_check`] of the record the article was made with.
     record: u64,
     title: String,
-    published: DateTime<FixedOffset>,
-    updated: DateTime<FixedOffset>,
+    /// Dates as (Unix seconds, nanoseconds, UTC offset in seconds): no text to parse.
+    published: (i64, u32, i32),
+    updated: (i64, u32, i32),
     authors: Vec<(String, Option<String>)>,
     /// (name, slug): slugs are stored so loading never recomputes them.
     categories: Vec<(String, String)>,
@@ -70,7 +71,6 @@ fn record_check(id: &str, slug: &str, hash: &str) -> u64 {
 /// gives it its record's; its `id` is empty unless it has an explicit one.
 pub struct Entry {
     pub stamp: Stamp,
-    pub fingerprint: String,
     /// [`record_check`] of the record the article was made with.
     pub record: u64,
     pub article: std::sync::Arc<Article>,
@@ -118,23 +118,27 @@ pub type ChunkFn<'a> = dyn FnMut(&mut Vec<(String, Entry)>) + 'a;
 /// Rows decoded at a time: bounds how many raw rows are held at once.
 const CHUNK: usize = 4096;
 
-/// Reads every cached article. Entries that do not decode are left out (parsed again).
+/// Reads every article cached under the settings `fingerprint` (rows made under other
+/// settings are not even decoded). Entries that do not decode are left out (parsed again).
 /// `each_chunk` sees every chunk of decoded articles as it is made (the engine points them at
 /// their pages in the page store and drops those it cannot).
-pub fn load(conn: &Connection, each_chunk: &mut ChunkFn) -> anyhow::Result<HashMap<String, Entry>> {
+pub fn load(
+    conn: &Connection,
+    fingerprint: &str,
+    each_chunk: &mut ChunkFn,
+) -> anyhow::Result<HashMap<String, Entry>> {
     let mut stmt = conn.prepare(
-        "SELECT path, len, mtime, ino, fingerprint, meta, page_offset, page_len FROM article_cache",
+        "SELECT path, len, mtime, ino, meta, page_offset, page_len FROM article_cache WHERE fingerprint = ?1",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map([fingerprint], |r| {
         Ok(Row {
             path: r.get(0)?,
             len: r.get(1)?,
             mtime: r.get(2)?,
             ino: r.get(3)?,
-            fingerprint: r.get(4)?,
-            meta: r.get(5)?,
-            page_offset: r.get(6)?,
-            page_len: r.get(7)?,
+            meta: r.get(4)?,
+            page_offset: r.get(5)?,
+            page_len: r.get(6)?,
         })
     })?;
     let mut out = HashMap::new();
@@ -164,14 +168,45 @@ struct Row {
     len: i64,
     mtime: String,
     ino: i64,
-    fingerprint: String,
     meta: Vec<u8>,
     page_offset: i64,
     page_len: i64,
 }
 
+/// The first byte of every stored `Meta`: the encoding's version (postcard since 1; JSON
+/// before, which never starts with this byte).
+const META_VERSION: u8 = 1;
+
+fn encode_meta(meta: &Meta) -> anyhow::Result<Vec<u8>> {
+    let mut out = vec![META_VERSION];
+    out.extend(postcard::to_stdvec(meta)?);
+    Ok(out)
+}
+
+fn decode_meta(bytes: &[u8]) -> Option<Meta> {
+    let (&version, rest) = bytes.split_first()?;
+    if version != META_VERSION {
+        return None;
+    }
+    let (meta, left) = postcard::take_from_bytes::<Meta>(rest).ok()?;
+    left.is_empty().then_some(meta)
+}
+
+fn to_parts(d: DateTime<FixedOffset>) -> (i64, u32, i32) {
+    (
+        d.timestamp(),
+        d.timestamp_subsec_nanos(),
+        d.offset().local_minus_utc(),
+    )
+}
+
+fn from_parts((secs, nanos, offset): (i64, u32, i32)) -> Option<DateTime<FixedOffset>> {
+    let zone = FixedOffset::east_opt(offset)?;
+    DateTime::from_timestamp(secs, nanos).map(|d| d.with_timezone(&zone))
+}
+
 fn decode(row: Row) -> Option<(String, Entry)> {
-    let meta = serde_json::from_slice::<Meta>(&row.meta).ok()?;
+    let meta = decode_meta(&row.meta)?;
     let stamp = Stamp {
         len: row.len as u64,
         mtime: row.mtime.parse().ok()?,
@@ -197,8 +232,8 @@ fn decode(row: Row) -> Option<(String, Entry)> {
         state_id: empty.clone(),
         slug: empty.clone(),
         title: meta.title,
-        published: meta.published,
-        updated: meta.updated,
+        published: from_parts(meta.published)?,
+        updated: from_parts(meta.updated)?,
         authors: meta
             .authors
             .into_iter()
@@ -223,7 +258,6 @@ fn decode(row: Row) -> Option<(String, Entry)> {
         row.path,
         Entry {
             stamp,
-            fingerprint: row.fingerprint,
             record: meta.record,
             article: std::sync::Arc::new(article),
             page: (
@@ -362,8 +396,8 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                             .then(|| article.id.to_string()),
                         record: record_check(&article.state_id, &article.slug, &article.hash),
                         title: article.title.clone(),
-                        published: article.published,
-                        updated: article.updated,
+                        published: to_parts(article.published),
+                        updated: to_parts(article.updated),
                         authors: article
                             .authors
                             .iter()
@@ -392,7 +426,7 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                         stamp.mtime.to_string(),
                         stamp.ino as i64,
                         fingerprint,
-                        serde_json::to_vec(&meta)?,
+                        encode_meta(&meta)?,
                         offset as i64,
                         page.len() as i64
                     ])?;
@@ -405,4 +439,39 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_round_trips_and_older_encodings_are_misses() {
+        let date = DateTime::parse_from_rfc3339("2015-12-24T08:30:00.25+08:00").unwrap();
+        let meta = Meta {
+            explicit_id: Some("urn:x".into()),
+            record: 42,
+            title: "T".into(),
+            published: to_parts(date),
+            updated: to_parts(date),
+            authors: vec![("A".into(), Some("a@example.com".into()))],
+            categories: vec![("News".into(), "news".into())],
+            tags: vec![],
+            link: None,
+            tag: "abc".into(),
+            start: 1,
+            end: 2,
+            summary_at: (3, 4),
+        };
+        let bytes = encode_meta(&meta).unwrap();
+        let back = decode_meta(&bytes).unwrap();
+        assert_eq!(from_parts(back.published), Some(date));
+        assert_eq!(back.explicit_id.as_deref(), Some("urn:x"));
+        assert_eq!((back.record, back.summary_at), (42, (3, 4)));
+        // The JSON rows of earlier versions, a cut row and trailing bytes are all misses.
+        assert!(decode_meta(br#"{"title":"T"}"#).is_none());
+        assert!(decode_meta(&bytes[..bytes.len() - 1]).is_none());
+        assert!(decode_meta(&[bytes.as_slice(), &[0]].concat()).is_none());
+        assert!(decode_meta(&[]).is_none());
+    }
 }

@@ -688,7 +688,7 @@ impl Engine {
         cached: &mut Vec<(String, Stamp, Arc<Article>)>,
     ) -> (Vec<String>, Vec<Stamp>) {
         let pages = &self.pages;
-        let mut entries = match self.state.load_cache(&mut |chunk| {
+        let mut entries = match self.state.load_cache(&self.fingerprint, &mut |chunk| {
             // Only entries whose page is in the store are usable.
             chunk.retain_mut(|(_, e)| {
                 let (offset, len) = e.page;
@@ -709,9 +709,9 @@ impl Engine {
         };
         let mut rest = (Vec::new(), Vec::new());
         for (rel, st) in to_load.into_iter().zip(stamps) {
-            let hit = entries.remove(&rel).filter(|e| {
-                e.stamp == st && e.fingerprint == self.fingerprint && !absent.contains(&rel)
-            });
+            let hit = entries
+                .remove(&rel)
+                .filter(|e| e.stamp == st && !absent.contains(&rel));
             // The article takes its record's strings, if it was made with that record.
             let hit = hit.and_then(|mut e| {
                 let rec = self.records.get(&rel)?;

@@ -344,9 +344,10 @@ impl State {
     /// Every cached article (see [`crate::cache`]).
     pub fn load_cache(
         &self,
+        fingerprint: &str,
         each_chunk: &mut crate::cache::ChunkFn,
     ) -> anyhow::Result<HashMap<String, crate::cache::Entry>> {
-        crate::cache::load(&self.conn, each_chunk)
+        crate::cache::load(&self.conn, fingerprint, each_chunk)
     }
 
     /// When the rendering settings last changed: `fingerprint` identifies the settings that
