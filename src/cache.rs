@@ -111,21 +111,20 @@ CREATE TABLE IF NOT EXISTS article_cache (
     page_len INTEGER NOT NULL
 );";
 
-/// Sees each chunk of decoded cache entries (path, entry) as it is made.
-/// It keeps the entries it can use (those whose page it found).
-pub type ChunkFn<'a> = dyn FnMut(&mut Vec<(String, Entry)>) + 'a;
+/// Sees each decoded cache entry (path, entry), on any thread: says whether the entry is
+/// usable, and may complete it (point it at its page, give it its record's strings).
+pub type KeepFn<'a> = dyn Fn(&str, &mut Entry) -> bool + Sync + 'a;
 
 /// Rows decoded at a time: bounds how many raw rows are held at once.
 const CHUNK: usize = 4096;
 
 /// Reads every article cached under the settings `fingerprint` (rows made under other
-/// settings are not even decoded). Entries that do not decode are left out (parsed again).
-/// `each_chunk` sees every chunk of decoded articles as it is made (the engine points them at
-/// their pages in the page store and drops those it cannot).
+/// settings are not even decoded). Entries that do not decode, or that `keep` rejects, are
+/// left out (parsed again).
 pub fn load(
     conn: &Connection,
     fingerprint: &str,
-    each_chunk: &mut ChunkFn,
+    keep: &KeepFn,
 ) -> anyhow::Result<HashMap<String, Entry>> {
     let mut stmt = conn.prepare(
         "SELECT path, len, mtime, ino, meta, page_offset, page_len FROM article_cache WHERE fingerprint = ?1",
@@ -145,11 +144,11 @@ pub fn load(
     let mut raw: Vec<Row> = Vec::with_capacity(CHUNK);
     let mut flush = |raw: &mut Vec<Row>| {
         // Decoding is most of the cost: spread it over the cores.
-        let mut decoded: Vec<(String, Entry)> = std::mem::take(raw)
+        let decoded: Vec<(String, Entry)> = std::mem::take(raw)
             .into_par_iter()
             .filter_map(decode)
+            .filter_map(|(path, mut e)| keep(&path, &mut e).then_some((path, e)))
             .collect();
-        each_chunk(&mut decoded);
         out.extend(decoded);
     };
     for row in rows {

@@ -511,13 +511,21 @@ impl Engine {
                         "phase: records"
                     );
                     let t_cache = Instant::now();
-                    // `to_load` is every file scanned, in order (it comes from a BTreeSet).
-                    debug_assert!(to_load.is_sorted());
-                    vanished = records
-                        .keys()
-                        .filter(|p| !absent.contains(*p) && to_load.binary_search(p).is_err())
-                        .cloned()
-                        .collect();
+                    // Usually every file present at the last stop is still there: counting
+                    // says so without looking each one up in the scan.
+                    let found = to_load
+                        .iter()
+                        .filter(|p| records.contains_key(*p) && !absent.contains(*p))
+                        .count();
+                    if found != records.len() - absent.len() {
+                        // `to_load` is every file scanned, in order (from a BTreeSet).
+                        debug_assert!(to_load.is_sorted());
+                        vanished = records
+                            .keys()
+                            .filter(|p| !absent.contains(*p) && to_load.binary_search(p).is_err())
+                            .cloned()
+                            .collect();
+                    }
                     self.records = records;
                     (to_load, stamps) = self.take_cached(to_load, stamps, &absent, &mut cached);
                     debug!(
@@ -687,17 +695,19 @@ impl Engine {
         absent: &HashSet<String>,
         cached: &mut Vec<(String, Stamp, Arc<Article>)>,
     ) -> (Vec<String>, Vec<Stamp>) {
-        let pages = &self.pages;
-        let mut entries = match self.state.load_cache(&self.fingerprint, &mut |chunk| {
-            // Only entries whose page is in the store are usable.
-            chunk.retain_mut(|(_, e)| {
-                let (offset, len) = e.page;
-                match (pages, Arc::get_mut(&mut e.article)) {
-                    (Some(store), Some(a)) => store.attach(a, offset, len),
-                    _ => false,
-                }
-            })
-        }) {
+        let (pages, records) = (&self.pages, &self.records);
+        // Usable: the file was there at the last stop, its page is in the store, and the
+        // article was made with the record the path has (it then takes the record's strings).
+        let keep = |path: &str, e: &mut cache::Entry| -> bool {
+            let (Some(store), Some(rec)) = (pages, records.get(path)) else {
+                return false;
+            };
+            let (offset, len) = e.page;
+            !absent.contains(path)
+                && Arc::get_mut(&mut e.article).is_some_and(|a| store.attach(a, offset, len))
+                && e.adopt(rec)
+        };
+        let mut entries = match self.state.load_cache(&self.fingerprint, &keep) {
             Ok(e) => e,
             Err(e) => {
                 warn!(
@@ -709,15 +719,7 @@ impl Engine {
         };
         let mut rest = (Vec::new(), Vec::new());
         for (rel, st) in to_load.into_iter().zip(stamps) {
-            let hit = entries
-                .remove(&rel)
-                .filter(|e| e.stamp == st && !absent.contains(&rel));
-            // The article takes its record's strings, if it was made with that record.
-            let hit = hit.and_then(|mut e| {
-                let rec = self.records.get(&rel)?;
-                e.adopt(rec).then_some(e)
-            });
-            match hit {
+            match entries.remove(&rel).filter(|e| e.stamp == st) {
                 Some(e) => cached.push((rel, st, e.article)),
                 None => {
                     rest.0.push(rel);
@@ -725,6 +727,7 @@ impl Engine {
                 }
             }
         }
+
         debug!(
             cached = cached.len(),
             to_parse = rest.0.len(),

@@ -9,6 +9,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use rayon::slice::ParallelSliceMut;
+
 use crate::model::{Article, Term};
 
 /// Newest first, then by id, then by path: a total order, so equal input gives equal bytes.
@@ -198,17 +200,18 @@ impl Index {
             .iter_mut()
             .filter_map(|a| self.claim_id(a))
             .collect();
+        // Sorted once, on every core; each group then gets its members already in order, and
+        // building a set from sorted input costs one pass.
+        let mut order: Vec<Recent> = articles.iter().map(|a| Recent(a.clone())).collect();
+        order.par_sort_unstable();
         let mut categories: HashMap<&str, Vec<Recent>> = HashMap::new();
         let mut tags: HashMap<&str, Vec<Recent>> = HashMap::new();
-        for a in &articles {
-            for t in &a.categories {
-                categories
-                    .entry(&t.slug)
-                    .or_default()
-                    .push(Recent(a.clone()));
+        for r in &order {
+            for t in &r.0.categories {
+                categories.entry(&t.slug).or_default().push(r.clone());
             }
-            for t in &a.tags {
-                tags.entry(&t.slug).or_default().push(Recent(a.clone()));
+            for t in &r.0.tags {
+                tags.entry(&t.slug).or_default().push(r.clone());
             }
         }
         let groups = |m: HashMap<&str, Vec<Recent>>| -> BTreeMap<String, GroupSet> {
@@ -225,7 +228,7 @@ impl Index {
         };
         self.categories = groups(categories);
         self.tags = groups(tags);
-        self.order = articles.iter().map(|a| Recent(a.clone())).collect();
+        self.order = order.into_iter().collect();
         self.by_path = articles.into_iter().map(|a| (a.path.clone(), a)).collect();
         warnings
     }

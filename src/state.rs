@@ -345,9 +345,9 @@ impl State {
     pub fn load_cache(
         &self,
         fingerprint: &str,
-        each_chunk: &mut crate::cache::ChunkFn,
+        keep: &crate::cache::KeepFn,
     ) -> anyhow::Result<HashMap<String, crate::cache::Entry>> {
-        crate::cache::load(&self.conn, fingerprint, each_chunk)
+        crate::cache::load(&self.conn, fingerprint, keep)
     }
 
     /// When the rendering settings last changed: `fingerprint` identifies the settings that

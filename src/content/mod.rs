@@ -251,7 +251,8 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
     let root_canon = fs::canonicalize(root)?;
     let mut out = Scan::default();
     let mut via_link: Vec<(String, PathBuf)> = Vec::new();
-    let mut real: HashSet<PathBuf> = HashSet::new();
+    // Files found through a symlink (usually none): only then are real paths compared.
+    let mut linked: HashSet<String> = HashSet::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
@@ -350,12 +351,21 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
             ));
             continue;
         }
-        if !is_link {
-            real.insert(root_canon.join(rel_path));
+        if is_link {
+            linked.insert(rel.clone());
         }
         out.files.push(rel);
     }
     // A link to a file that is indexed under its own path would be the same entry twice.
+    let real: HashSet<PathBuf> = if via_link.is_empty() {
+        HashSet::new()
+    } else {
+        out.files
+            .iter()
+            .filter(|f| !linked.contains(*f))
+            .map(|f| root_canon.join(f))
+            .collect()
+    };
     let dupes: HashSet<String> = via_link
         .into_iter()
         .filter(|(_, target)| real.contains(target))
