@@ -603,7 +603,7 @@ impl Engine {
             .cloned()
             .collect();
         let t_assign = Instant::now();
-        let keys: Vec<DocKey> = ready.iter().map(|l| l.key.clone()).collect();
+        let keys: Vec<&DocKey> = ready.iter().map(|l| &l.key).collect();
         // With the article cache, most files were not read: only the parsed ones and the
         // vanished ones need the state (a full sync would revisit every record); the cached
         // ones' records are the ones already in memory.
@@ -738,7 +738,7 @@ impl Engine {
 
     /// Gets records for documents from the state store (from memory when the store fails)
     /// into `self.records`.
-    fn assign(&mut self, docs: &[DocKey], removes: Vec<String>, now: i64, initial: bool) {
+    fn assign(&mut self, refs: &[&DocKey], removes: Vec<String>, now: i64, initial: bool) {
         if !self.unsaved.is_empty() {
             let pending: Vec<(String, Record)> = self
                 .unsaved
@@ -756,15 +756,14 @@ impl Engine {
                 Err(e) => self.state_failed(&e),
             }
         }
-        let refs: Vec<&DocKey> = docs.iter().collect();
         let result = if !self.unsaved.is_empty() {
             Err(anyhow::anyhow!("state store still has unsaved records"))
         } else if initial {
-            self.state.sync_all(&refs, utc(now), true)
+            self.state.sync_all(refs, utc(now), true)
         } else {
             self.state.apply(
                 &Batch {
-                    upserts: refs.clone(),
+                    upserts: refs.to_vec(),
                     removes: removes.clone(),
                 },
                 utc(now),
@@ -775,7 +774,7 @@ impl Engine {
             Ok(recs) => self.records.extend(recs),
             Err(e) => {
                 self.state_failed(&e);
-                self.assign_in_memory(&refs, &removes, now);
+                self.assign_in_memory(refs, &removes, now);
             }
         }
     }

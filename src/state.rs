@@ -191,9 +191,9 @@ impl State {
                     if *row.rec.hash != *doc.hash {
                         row.rec.hash = doc.hash.as_str().into();
                         row.rec.changed_at = Some(now);
-                        writes.update.push((doc.path.clone(), row.rec.clone()));
+                        writes.update.push((&doc.path, row.rec.clone()));
                     } else if !row.present {
-                        writes.update.push((doc.path.clone(), row.rec.clone()));
+                        writes.update.push((&doc.path, row.rec.clone()));
                     }
                     row.present = true;
                     out.insert(doc.path.clone(), row.rec.clone());
@@ -242,7 +242,7 @@ impl State {
                 hash: doc.hash.as_str().into(),
                 changed_at: None,
             };
-            writes.insert.push((doc.path.clone(), rec.clone()));
+            writes.insert.push((&doc.path, rec.clone()));
             out.insert(doc.path.clone(), rec);
         }
         writes.gone = gone_by_hash.into_values().flatten().collect();
@@ -497,14 +497,14 @@ impl Taken {
 
 /// The writes a batch makes, executed together with prepared statements.
 #[derive(Default)]
-struct Writes {
-    update: Vec<(String, Record)>,
-    insert: Vec<(String, Record)>,
+struct Writes<'a> {
+    update: Vec<(&'a str, Record)>,
+    insert: Vec<(&'a str, Record)>,
     moved: Vec<(String, String)>,
     gone: Vec<String>,
 }
 
-impl Writes {
+impl Writes<'_> {
     fn apply(self, tx: &rusqlite::Transaction) -> anyhow::Result<()> {
         let mut update = tx.prepare_cached(
             "UPDATE articles SET hash = ?2, changed_at = ?3, present = 1 WHERE path = ?1",
