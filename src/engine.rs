@@ -72,6 +72,14 @@ fn stamp(path: &Path) -> Option<Stamp> {
 
 type Pair = (Option<Arc<Article>>, Option<Arc<Article>>);
 
+/// What a start reads from the state before it needs the scan: every record by path, the
+/// paths whose file was gone at the last stop, and the usable article-cache entries.
+struct Preloaded {
+    records: HashMap<String, Record>,
+    absent: HashSet<String>,
+    entries: HashMap<String, cache::Entry>,
+}
+
 pub struct Engine {
     cfg: Arc<Config>,
     loader: Loader,
@@ -102,6 +110,9 @@ pub struct Engine {
     cache_pending: Vec<cache::Op>,
     /// Where article pages live instead of the heap (None: no usable state dir).
     pages: Option<PageStore>,
+    /// The records and article-cache entries read while the first scan ran (see `start`),
+    /// or why they could not be read.
+    preloaded: Option<anyhow::Result<Preloaded>>,
     /// Feeds in the last snapshot (each format counted).
     feeds: usize,
     epoch: DateTime<FixedOffset>,
@@ -174,6 +185,7 @@ impl Engine {
             cache,
             cache_pending: Vec::new(),
             pages,
+            preloaded: None,
             feeds: 0,
             epoch,
             generation: 0,
@@ -183,9 +195,28 @@ impl Engine {
         }
     }
 
-    /// The first full scan; publishes the first snapshot.
+    /// The first full scan; publishes the first snapshot. The scan walks the tree (one core,
+    /// mostly in the kernel) while this thread reads the state and the article cache.
     pub fn start(&mut self) {
-        self.rescan(true, true);
+        let root = self.root().to_path_buf();
+        let started = Instant::now();
+        let (scan, preloaded) = std::thread::scope(|s| {
+            let scan = std::thread::Builder::new()
+                .name("herald-scan".into())
+                .spawn_scoped(s, || content::scan(&root));
+            let preloaded = self.preload();
+            let scan = match scan {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(_) => content::scan(&root),
+            };
+            (scan, preloaded)
+        });
+        self.preloaded = Some(preloaded);
+        self.rescan_from(scan, started, true, true);
+        // Not taken (no content dir, say): nothing of it is kept.
+        self.preloaded = None;
     }
 
     /// Applies messages until told to stop. Pings the systemd watchdog from this loop, so a
@@ -391,9 +422,20 @@ impl Engine {
     /// Compares the whole content dir with what is indexed; only changed files are re-read.
     fn rescan(&mut self, initial: bool, full_render: bool) {
         let started = Instant::now();
+        let scan = content::scan(self.root());
+        self.rescan_from(scan, started, initial, full_render);
+    }
+
+    /// [`Engine::rescan`] with the scan already made.
+    fn rescan_from(
+        &mut self,
+        scan: std::io::Result<content::Scan>,
+        started: Instant,
+        initial: bool,
+        full_render: bool,
+    ) {
         self.metrics.rescans.fetch_add(1, Relaxed);
-        let t_scan = Instant::now();
-        let scan = match content::scan(self.root()) {
+        let scan = match scan {
             Ok(s) => s,
             Err(e) => {
                 self.metrics.watch_errors.fetch_add(1, Relaxed);
@@ -408,7 +450,7 @@ impl Engine {
         };
         debug!(
             files = scan.files.len(),
-            ms = t_scan.elapsed().as_millis() as u64,
+            ms = started.elapsed().as_millis() as u64,
             "phase: scan rss={}",
             crate::metrics::rss_mb()
         );
@@ -423,6 +465,7 @@ impl Engine {
             .filter(|p| !present.contains(p))
             .cloned()
             .collect();
+        drop(present);
         // A file some process still has open for writing may be half written: it is left as
         // it was until it is closed (the watcher then reports it, or the next scan takes it).
         // Not forever, though: like the watcher, after a while it is taken as it is.
@@ -436,9 +479,8 @@ impl Engine {
         }
         let touched: BTreeSet<String> = scan
             .files
-            .iter()
-            .filter(|f| !writing.contains(*f))
-            .cloned()
+            .into_iter()
+            .filter(|f| !writing.contains(f))
             .collect();
         let changed = self.apply(touched, gone, initial, true);
         self.publish(changed, full_render, started);
@@ -502,15 +544,13 @@ impl Engine {
         // Files present at the last stop that this scan did not find.
         let mut vanished: Vec<String> = Vec::new();
         if initial && self.records.is_empty() {
-            let t_records = Instant::now();
-            match self.state.all_records() {
-                Ok((records, absent)) => {
-                    debug!(
-                        records = records.len(),
-                        ms = t_records.elapsed().as_millis() as u64,
-                        "phase: records"
-                    );
-                    let t_cache = Instant::now();
+            let preloaded = self.preloaded.take().unwrap_or_else(|| self.preload());
+            match preloaded {
+                Ok(Preloaded {
+                    records,
+                    absent,
+                    entries,
+                }) => {
                     // Usually every file present at the last stop is still there: counting
                     // says so without looking each one up in the scan.
                     let found = to_load
@@ -527,12 +567,7 @@ impl Engine {
                             .collect();
                     }
                     self.records = records;
-                    (to_load, stamps) = self.take_cached(to_load, stamps, &absent, &mut cached);
-                    debug!(
-                        ms = t_cache.elapsed().as_millis() as u64,
-                        "phase: cache rss={}",
-                        crate::metrics::rss_mb()
-                    );
+                    (to_load, stamps) = Self::take_cached(to_load, stamps, entries, &mut cached);
                 }
                 Err(e) => self.state_failed(&e),
             }
@@ -686,18 +721,20 @@ impl Engine {
         changed
     }
 
-    /// Splits the files to load into those the article cache has as they are now (same stamp,
-    /// same settings, same record) and those that must be parsed.
-    fn take_cached(
-        &mut self,
-        to_load: Vec<String>,
-        stamps: Vec<Stamp>,
-        absent: &HashSet<String>,
-        cached: &mut Vec<(String, Stamp, Arc<Article>)>,
-    ) -> (Vec<String>, Vec<Stamp>) {
-        let (pages, records) = (&self.pages, &self.records);
-        // Usable: the file was there at the last stop, its page is in the store, and the
-        // article was made with the record the path has (it then takes the record's strings).
+    /// Reads the state's records and the usable article-cache entries: those whose file was
+    /// there at the last stop, whose page is in the page store, and that were made with the
+    /// record their path has (they then take the record's strings). Independent of the scan,
+    /// so a start does it while the first scan runs.
+    fn preload(&self) -> anyhow::Result<Preloaded> {
+        let t_records = Instant::now();
+        let (records, absent) = self.state.all_records()?;
+        debug!(
+            records = records.len(),
+            ms = t_records.elapsed().as_millis() as u64,
+            "phase: records"
+        );
+        let t_cache = Instant::now();
+        let pages = &self.pages;
         let keep = |path: &str, e: &mut cache::Entry| -> bool {
             let (Some(store), Some(rec)) = (pages, records.get(path)) else {
                 return false;
@@ -707,16 +744,37 @@ impl Engine {
                 && Arc::get_mut(&mut e.article).is_some_and(|a| store.attach(a, offset, len))
                 && e.adopt(rec)
         };
-        let mut entries = match self.state.load_cache(&self.fingerprint, &keep) {
+        let entries = match self.state.load_cache(&self.fingerprint, &keep) {
             Ok(e) => e,
             Err(e) => {
                 warn!(
                     error = format!("{e:#}"),
                     "article cache unreadable; parsing every file"
                 );
-                return (to_load, stamps);
+                HashMap::new()
             }
         };
+        debug!(
+            entries = entries.len(),
+            ms = t_cache.elapsed().as_millis() as u64,
+            "phase: cache rss={}",
+            crate::metrics::rss_mb()
+        );
+        Ok(Preloaded {
+            records,
+            absent,
+            entries,
+        })
+    }
+
+    /// Splits the files to load into those the article cache has as they are now (same stamp,
+    /// same settings, same record) and those that must be parsed.
+    fn take_cached(
+        to_load: Vec<String>,
+        stamps: Vec<Stamp>,
+        mut entries: HashMap<String, cache::Entry>,
+        cached: &mut Vec<(String, Stamp, Arc<Article>)>,
+    ) -> (Vec<String>, Vec<Stamp>) {
         let mut rest = (Vec::new(), Vec::new());
         for (rel, st) in to_load.into_iter().zip(stamps) {
             match entries.remove(&rel).filter(|e| e.stamp == st) {

@@ -324,9 +324,9 @@ impl State {
     /// Every record, with whether its file is present (to look records up in memory during
     /// a full scan).
     /// Every record by path, and the paths whose file was gone at the last sync.
-    pub fn all_records(&mut self) -> anyhow::Result<(HashMap<String, Record>, HashSet<String>)> {
-        let tx = self.conn.transaction()?;
-        let mut stmt = tx.prepare_cached(ALL_ROWS)?;
+    pub fn all_records(&self) -> anyhow::Result<(HashMap<String, Record>, HashSet<String>)> {
+        // One statement: a consistent read without a transaction.
+        let mut stmt = self.conn.prepare_cached(ALL_ROWS)?;
         let mut records = HashMap::new();
         let mut absent = HashSet::new();
         let mut rows = stmt.query([])?;
