@@ -638,7 +638,7 @@ impl Engine {
             .cloned()
             .collect();
         let t_assign = Instant::now();
-        let keys: Vec<&DocKey> = ready.iter().map(|l| &l.key).collect();
+        let keys: Vec<DocKey> = ready.iter().map(Loaded::key).collect();
         // With the article cache, most files were not read: only the parsed ones and the
         // vanished ones need the state (a full sync would revisit every record); the cached
         // ones' records are the ones already in memory.
@@ -673,14 +673,14 @@ impl Engine {
                 self.stamps.remove(rel);
             }
         }
-        ready.sort_by(|a, b| a.key.path.cmp(&b.key.path));
+        ready.sort_by(|a, b| a.article.path.cmp(&b.article.path));
         if self.index.is_empty() {
             // A start: nothing to compare with, and the views are built in one pass.
             let mut paths = Vec::with_capacity(ready.len());
             let mut finished = Vec::with_capacity(ready.len());
             for l in ready {
-                if let Some(rec) = self.records.get(&l.key.path) {
-                    paths.push(l.key.path.clone());
+                if let Some(rec) = self.records.get(&l.article.path) {
+                    paths.push(l.article.path.clone());
                     finished.push(finish(l, rec, &self.cfg, now));
                 }
             }
@@ -695,10 +695,10 @@ impl Engine {
             ready = Vec::new();
         }
         for l in ready {
-            let Some(rec) = self.records.get(&l.key.path) else {
+            let Some(rec) = self.records.get(&l.article.path) else {
                 continue;
             };
-            let path = l.key.path.clone();
+            let path = l.article.path.clone();
             let article = finish(l, rec, &self.cfg, now);
             let before = self.index.get(&path).cloned();
             if before.as_deref() == Some(&article) {
@@ -796,7 +796,7 @@ impl Engine {
 
     /// Gets records for documents from the state store (from memory when the store fails)
     /// into `self.records`.
-    fn assign(&mut self, refs: &[&DocKey], removes: Vec<String>, now: i64, initial: bool) {
+    fn assign(&mut self, refs: &[DocKey], removes: Vec<String>, now: i64, initial: bool) {
         if !self.unsaved.is_empty() {
             let pending: Vec<(String, Record)> = self
                 .unsaved
@@ -829,6 +829,8 @@ impl Engine {
             )
         };
         match result {
+            // A first start takes the map as is (no second table while it is copied).
+            Ok(recs) if self.records.is_empty() => self.records = recs,
             Ok(recs) => self.records.extend(recs),
             Err(e) => {
                 self.state_failed(&e);
@@ -847,7 +849,7 @@ impl Engine {
     }
 
     /// The state store's rules, applied to the in-memory records only.
-    fn assign_in_memory(&mut self, docs: &[&DocKey], removes: &[String], now: i64) {
+    fn assign_in_memory(&mut self, docs: &[DocKey], removes: &[String], now: i64) {
         let mut gone_by_hash: HashMap<Arc<str>, String> = removes
             .iter()
             .filter_map(|p| self.records.get(p).map(|r| (r.hash.clone(), p.clone())))
@@ -855,34 +857,34 @@ impl Engine {
         let ids: HashSet<Arc<str>> = self.records.values().map(|r| r.id.clone()).collect();
         let mut slugs: HashSet<Arc<str>> = self.records.values().map(|r| r.slug.clone()).collect();
         for doc in docs {
-            let rec = if let Some(mut rec) = self.records.get(&doc.path).cloned() {
+            let rec = if let Some(mut rec) = self.records.get(doc.path).cloned() {
                 if *rec.hash != *doc.hash {
-                    rec.hash = doc.hash.as_str().into();
+                    rec.hash = doc.hash.into();
                     rec.changed_at = Some(utc(now));
                 }
                 rec
-            } else if let Some(old) = gone_by_hash.remove(doc.hash.as_str()) {
+            } else if let Some(old) = gone_by_hash.remove(doc.hash) {
                 let Some(rec) = self.records.remove(&old) else {
                     unreachable!("gone_by_hash only holds known paths")
                 };
                 rec
             } else {
-                let base = state::tag_id(&self.cfg.site.tag_authority, &doc.path);
+                let base = state::tag_id(&self.cfg.site.tag_authority, doc.path);
                 let id = state::first_free(&base, ";", |c| ids.contains(c));
                 let slug: Arc<str> =
-                    state::first_free(&state::slug_base(&doc.title), "-", |c| slugs.contains(c))
+                    state::first_free(&state::slug_base(doc.title), "-", |c| slugs.contains(c))
                         .into();
                 slugs.insert(slug.clone());
                 Record {
                     id: id.into(),
                     slug,
                     first_seen: utc(now),
-                    hash: doc.hash.as_str().into(),
+                    hash: doc.hash.into(),
                     changed_at: None,
                 }
             };
-            self.unsaved.insert(doc.path.clone(), rec.clone());
-            self.records.insert(doc.path.clone(), rec);
+            self.unsaved.insert(doc.path.to_string(), rec.clone());
+            self.records.insert(doc.path.to_string(), rec);
         }
     }
 
@@ -1149,7 +1151,6 @@ fn spill<'a>(store: &mut Option<PageStore>, articles: impl Iterator<Item = &'a m
 
 /// A parsed file, already an article with its page packed, waiting for its record.
 struct Loaded {
-    key: DocKey,
     date: Option<RawDate>,
     updated: Option<RawDate>,
     explicit_id: bool,
@@ -1176,13 +1177,11 @@ fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) ->
             changed_at: None,
         },
     };
-    let key = DocKey::of(&doc);
     let mut warnings = std::mem::take(&mut doc.warnings);
     let (date, updated, explicit_id) = (doc.date, doc.updated, doc.id.is_some());
     let (article, more) = Article::new(doc, &record, cfg.site.timezone, utc(now));
     warnings.extend(more);
     Loaded {
-        key,
         date,
         updated,
         explicit_id,
@@ -1193,6 +1192,17 @@ fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) ->
             a
         }),
         warnings,
+    }
+}
+
+impl Loaded {
+    /// What the state needs of it (the article holds the document's path, hash and title).
+    fn key(&self) -> DocKey<'_> {
+        DocKey {
+            path: &self.article.path,
+            hash: &self.article.hash,
+            title: &self.article.title,
+        }
     }
 }
 

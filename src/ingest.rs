@@ -56,8 +56,7 @@ pub fn full(
     let t = std::time::Instant::now();
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let keys: Vec<DocKey> = docs.iter().map(DocKey::of).collect();
-    let refs: Vec<&DocKey> = keys.iter().collect();
-    let records = state.sync_all(&refs, now, commit)?;
+    let records = state.sync_all(&keys, now, commit)?;
     tracing::debug!(ms = t.elapsed().as_millis() as u64, "phase: state");
     let t = std::time::Instant::now();
     let (index, warnings) = assemble(docs, &records, cfg, now);

@@ -24,19 +24,19 @@ const SCHEMA_VERSION: i64 = 1;
 
 /// What the state needs to know of a document: its path, content hash and title (for the
 /// slug of a new article).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocKey {
-    pub path: String,
-    pub hash: String,
-    pub title: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocKey<'a> {
+    pub path: &'a str,
+    pub hash: &'a str,
+    pub title: &'a str,
 }
 
-impl DocKey {
-    pub fn of(doc: &Document) -> DocKey {
+impl DocKey<'_> {
+    pub fn of(doc: &Document) -> DocKey<'_> {
         DocKey {
-            path: doc.path.clone(),
-            hash: doc.hash.clone(),
-            title: doc.title.clone(),
+            path: &doc.path,
+            hash: &doc.hash,
+            title: &doc.title,
         }
     }
 }
@@ -61,7 +61,7 @@ pub struct State {
 /// A change to apply: the documents now present at their paths, and paths now gone.
 #[derive(Debug, Default)]
 pub struct Batch<'a> {
-    pub upserts: Vec<&'a DocKey>,
+    pub upserts: Vec<DocKey<'a>>,
     pub removes: Vec<String>,
 }
 
@@ -122,7 +122,7 @@ impl State {
     /// that record over: a rename while herald was not looking).
     pub fn sync_all(
         &mut self,
-        docs: &[&DocKey],
+        docs: &[DocKey],
         now: DateTime<Utc>,
         commit: bool,
     ) -> anyhow::Result<HashMap<String, Record>> {
@@ -143,7 +143,7 @@ impl State {
 
     fn run(
         &mut self,
-        upserts: &[&DocKey],
+        upserts: &[DocKey],
         removes: Removes,
         now: DateTime<Utc>,
         commit: bool,
@@ -160,14 +160,18 @@ impl State {
                 Removes::These(r) => r,
                 Removes::AllOthers => &[],
             };
-            for path in upserts.iter().map(|d| &d.path).chain(removed) {
+            for path in upserts
+                .iter()
+                .map(|d| d.path)
+                .chain(removed.iter().map(String::as_str))
+            {
                 if let Some(row) = one_row(&tx, path)? {
-                    rows.insert(path.clone(), row);
+                    rows.insert(path.to_string(), row);
                 }
             }
             rows
         };
-        let upserted: HashSet<&str> = upserts.iter().map(|d| d.path.as_str()).collect();
+        let upserted: HashSet<&str> = upserts.iter().map(|d| d.path).collect();
         let mut removed: Vec<String> = match removes {
             Removes::These(r) => r
                 .iter()
@@ -186,17 +190,17 @@ impl State {
         let mut writes = Writes::default();
         let mut new_docs: Vec<&DocKey> = Vec::new();
         for doc in upserts {
-            match rows.get_mut(&doc.path) {
+            match rows.get_mut(doc.path) {
                 Some(row) => {
                     if *row.rec.hash != *doc.hash {
-                        row.rec.hash = doc.hash.as_str().into();
+                        row.rec.hash = doc.hash.into();
                         row.rec.changed_at = Some(now);
-                        writes.update.push((&doc.path, row.rec.clone()));
+                        writes.update.push((doc.path, row.rec.clone()));
                     } else if !row.present {
-                        writes.update.push((&doc.path, row.rec.clone()));
+                        writes.update.push((doc.path, row.rec.clone()));
                     }
                     row.present = true;
-                    out.insert(doc.path.clone(), row.rec.clone());
+                    out.insert(doc.path.to_string(), row.rec.clone());
                 }
                 None => new_docs.push(doc),
             }
@@ -211,7 +215,7 @@ impl State {
                     .push_back(path);
             }
         }
-        new_docs.sort_by(|a, b| a.path.cmp(&b.path));
+        new_docs.sort_by(|a, b| a.path.cmp(b.path));
         let mut taken = if bulk {
             Taken::Sets {
                 ids: rows.values().map(|r| r.rec.id.clone()).collect(),
@@ -221,29 +225,26 @@ impl State {
             Taken::Db
         };
         for doc in new_docs {
-            if let Some(old) = gone_by_hash
-                .get_mut(doc.hash.as_str())
-                .and_then(VecDeque::pop_front)
-            {
+            if let Some(old) = gone_by_hash.get_mut(doc.hash).and_then(VecDeque::pop_front) {
                 let Some(row) = rows.remove(&old) else {
                     unreachable!("gone paths have rows")
                 };
-                writes.moved.push((old, doc.path.clone()));
-                out.insert(doc.path.clone(), row.rec);
+                writes.moved.push((old, doc.path.to_string()));
+                out.insert(doc.path.to_string(), row.rec);
                 continue;
             }
-            let id = taken.claim(&tx, Claim::Id, &tag_id(&self.authority, &doc.path))?;
-            let words = slug_base(&doc.title);
+            let id = taken.claim(&tx, Claim::Id, &tag_id(&self.authority, doc.path))?;
+            let words = slug_base(doc.title);
             let slug = taken.claim(&tx, Claim::Slug, &words)?;
             let rec = Record {
                 id,
                 slug,
                 first_seen: now,
-                hash: doc.hash.as_str().into(),
+                hash: doc.hash.into(),
                 changed_at: None,
             };
-            writes.insert.push((&doc.path, rec.clone()));
-            out.insert(doc.path.clone(), rec);
+            writes.insert.push((doc.path, rec.clone()));
+            out.insert(doc.path.to_string(), rec);
         }
         writes.gone = gone_by_hash.into_values().flatten().collect();
         writes.apply(&tx)?;
@@ -579,12 +580,8 @@ pub fn tag_id(authority: &str, path: &str) -> String {
 mod tests {
     use super::*;
 
-    fn doc(path: &str, title: &str, hash: &str) -> DocKey {
-        DocKey {
-            path: path.into(),
-            hash: hash.into(),
-            title: title.into(),
-        }
+    fn doc<'a>(path: &'a str, title: &'a str, hash: &'a str) -> DocKey<'a> {
+        DocKey { path, hash, title }
     }
 
     fn t(s: i64) -> DateTime<Utc> {
@@ -595,15 +592,15 @@ mod tests {
     fn ids_are_tag_uris_and_stable() {
         let mut st = State::in_memory("example.org,2026").unwrap();
         let a = doc("news/a b.txt", "Hello World", "h1");
-        let r1 = st.sync_all(&[&a], t(0), true).unwrap()["news/a b.txt"].clone();
+        let r1 = st.sync_all(&[a], t(0), true).unwrap()["news/a b.txt"].clone();
         assert_eq!(&*r1.id, "tag:example.org,2026:news/a%20b.txt");
         assert_eq!(&*r1.slug, "hello-world");
         // Same content later: nothing moves.
-        let r2 = st.sync_all(&[&a], t(100), true).unwrap()["news/a b.txt"].clone();
+        let r2 = st.sync_all(&[a], t(100), true).unwrap()["news/a b.txt"].clone();
         assert_eq!(r1, r2);
         // Edited: same id and first-seen, changed_at set.
         let a2 = doc("news/a b.txt", "Hello World!", "h2");
-        let r3 = st.sync_all(&[&a2], t(200), true).unwrap()["news/a b.txt"].clone();
+        let r3 = st.sync_all(&[a2], t(200), true).unwrap()["news/a b.txt"].clone();
         assert_eq!(
             (&*r3.id, r3.first_seen, r3.changed_at),
             (&*r1.id, t(0), Some(t(200)))
@@ -614,13 +611,13 @@ mod tests {
     fn rename_while_away_keeps_the_record() {
         let mut st = State::in_memory("x.org,2026").unwrap();
         let a = doc("a.md", "A", "same");
-        let r1 = st.sync_all(&[&a], t(0), true).unwrap()["a.md"].clone();
+        let r1 = st.sync_all(&[a], t(0), true).unwrap()["a.md"].clone();
         let b = doc("b.md", "A", "same");
-        let r2 = st.sync_all(&[&b], t(50), true).unwrap()["b.md"].clone();
+        let r2 = st.sync_all(&[b], t(50), true).unwrap()["b.md"].clone();
         assert_eq!(r1, r2);
         // A new file at the old path gets a fresh, different id.
         let a_new = doc("a.md", "A", "other");
-        let r3 = st.sync_all(&[&b, &a_new], t(60), true).unwrap()["a.md"].clone();
+        let r3 = st.sync_all(&[b, a_new], t(60), true).unwrap()["a.md"].clone();
         assert_ne!(r3.id, r1.id);
         assert_ne!(r3.slug, r1.slug);
     }
@@ -629,9 +626,9 @@ mod tests {
     fn deleted_then_restored_keeps_id_and_first_seen() {
         let mut st = State::in_memory("x.org,2026").unwrap();
         let a = doc("a.md", "A", "h");
-        let r1 = st.sync_all(&[&a], t(0), true).unwrap()["a.md"].clone();
+        let r1 = st.sync_all(&[a], t(0), true).unwrap()["a.md"].clone();
         st.sync_all(&[], t(10), true).unwrap();
-        let r2 = st.sync_all(&[&a], t(20), true).unwrap()["a.md"].clone();
+        let r2 = st.sync_all(&[a], t(20), true).unwrap()["a.md"].clone();
         assert_eq!(r1, r2);
     }
 
@@ -639,8 +636,8 @@ mod tests {
     fn uncommitted_batches_leave_no_trace() {
         let mut st = State::in_memory("x.org,2026").unwrap();
         let a = doc("a.md", "A", "h");
-        st.sync_all(&[&a], t(0), false).unwrap();
-        let r = st.sync_all(&[&a], t(99), true).unwrap()["a.md"].clone();
+        st.sync_all(&[a], t(0), false).unwrap();
+        let r = st.sync_all(&[a], t(99), true).unwrap()["a.md"].clone();
         assert_eq!(r.first_seen, t(99));
     }
 
@@ -652,7 +649,7 @@ mod tests {
             doc("b.md", "Same", "2"),
             doc("c.md", "新闻", "3"),
         );
-        let r = st.sync_all(&[&a, &b, &c], t(0), true).unwrap();
+        let r = st.sync_all(&[a, b, c], t(0), true).unwrap();
         assert_eq!(&*r["a.md"].slug, "same");
         assert_eq!(&*r["b.md"].slug, "same-2");
         assert_eq!(&*r["c.md"].slug, "xin-wen");
@@ -665,12 +662,12 @@ mod tests {
         let a = doc("a.md", "A", "h");
         let r1 = State::open(&file, "x.org,2026")
             .unwrap()
-            .sync_all(&[&a], t(0), true)
+            .sync_all(&[a], t(0), true)
             .unwrap()["a.md"]
             .clone();
         let r2 = State::open(&file, "x.org,2026")
             .unwrap()
-            .sync_all(&[&a], t(9), true)
+            .sync_all(&[a], t(9), true)
             .unwrap()["a.md"]
             .clone();
         assert_eq!(r1, r2);
