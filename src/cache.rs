@@ -21,15 +21,25 @@ use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
-use crate::model::{Article, Content, Person, Term};
+use crate::model::{Article, Content, PageTag, Person, Term};
 use crate::state::Record;
 
 /// What identifies a file version cheaply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
     pub len: u64,
-    pub mtime: i128,
+    /// Modification time: seconds since the epoch and nanoseconds (an `i128` of nanoseconds
+    /// would make every stamp, and the stamp map of 100 000 files, twice the size).
+    pub mtime_s: i64,
+    pub mtime_ns: u32,
     pub ino: u64,
+}
+
+impl Stamp {
+    /// The modification time in nanoseconds, as the cache stores it.
+    fn mtime_nanos(&self) -> i128 {
+        i128::from(self.mtime_s) * 1_000_000_000 + i128::from(self.mtime_ns)
+    }
 }
 
 /// An article's metadata as stored (its body and summary live in the page; its state id,
@@ -206,9 +216,11 @@ fn from_parts((secs, nanos, offset): (i64, u32, i32)) -> Option<DateTime<FixedOf
 
 fn decode(row: Row) -> Option<(String, Entry)> {
     let meta = decode_meta(&row.meta)?;
+    let nanos: i128 = row.mtime.parse().ok()?;
     let stamp = Stamp {
         len: row.len as u64,
-        mtime: row.mtime.parse().ok()?,
+        mtime_s: i64::try_from(nanos.div_euclid(1_000_000_000)).ok()?,
+        mtime_ns: nanos.rem_euclid(1_000_000_000) as u32,
         ino: row.ino as u64,
     };
     let terms = |v: Vec<(String, String)>| {
@@ -242,7 +254,7 @@ fn decode(row: Row) -> Option<(String, Entry)> {
         content: Content::Packed {
             // Attached from the page store by the caller (see `Entry::page`).
             page: Bytes::new(),
-            tag: meta.tag,
+            tag: PageTag::parse(&meta.tag)?,
             start: meta.start,
             end: meta.end,
             summary_at: meta.summary_at,
@@ -414,7 +426,7 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                             .map(|t| (t.name.clone(), t.slug.clone()))
                             .collect(),
                         link: article.link.clone(),
-                        tag: tag.clone(),
+                        tag: tag.as_str().to_string(),
                         start: *start,
                         end: *end,
                         summary_at: *summary_at,
@@ -422,7 +434,7 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                     put.execute(params![
                         article.path,
                         stamp.len as i64,
-                        stamp.mtime.to_string(),
+                        stamp.mtime_nanos().to_string(),
                         stamp.ino as i64,
                         fingerprint,
                         encode_meta(&meta)?,

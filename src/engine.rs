@@ -58,14 +58,15 @@ fn stamp(path: &Path) -> Option<Stamp> {
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128);
+        .unwrap_or_default();
     #[cfg(unix)]
     let ino = std::os::unix::fs::MetadataExt::ino(&m);
     #[cfg(not(unix))]
     let ino = 0;
     Some(Stamp {
         len: m.len(),
-        mtime,
+        mtime_s: i64::try_from(mtime.as_secs()).unwrap_or(i64::MAX),
+        mtime_ns: mtime.subsec_nanos(),
         ino,
     })
 }

@@ -45,6 +45,37 @@ impl Ord for Recent {
     }
 }
 
+/// An article ordered and found by its path (no second copy of the path as a key).
+#[derive(Debug, Clone)]
+struct ByPath(Arc<Article>);
+
+impl PartialEq for ByPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.path == other.0.path
+    }
+}
+
+impl Eq for ByPath {}
+
+impl PartialOrd for ByPath {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByPath {
+    /// As the paths (`str` order), so a `&str` finds it (see `Borrow`).
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.path.as_str().cmp(other.0.path.as_str())
+    }
+}
+
+impl std::borrow::Borrow<str> for ByPath {
+    fn borrow(&self) -> &str {
+        &self.0.path
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 struct GroupSet {
     members: BTreeSet<Recent>,
@@ -52,7 +83,7 @@ struct GroupSet {
 
 #[derive(Debug, Default, Clone)]
 pub struct Index {
-    by_path: BTreeMap<String, Arc<Article>>,
+    by_path: BTreeSet<ByPath>,
     order: BTreeSet<Recent>,
     categories: BTreeMap<String, GroupSet>,
     tags: BTreeMap<String, GroupSet>,
@@ -115,16 +146,16 @@ impl Index {
     }
 
     pub fn get(&self, path: &str) -> Option<&Arc<Article>> {
-        self.by_path.get(path)
+        self.by_path.get(path).map(|b| &b.0)
     }
 
     pub fn paths(&self) -> impl Iterator<Item = &String> {
-        self.by_path.keys()
+        self.by_path.iter().map(|b| &b.0.path)
     }
 
     /// Every article, by path.
     pub fn articles(&self) -> impl Iterator<Item = &Arc<Article>> {
-        self.by_path.values()
+        self.by_path.iter().map(|b| &b.0)
     }
 
     /// Adds or replaces the article at its path. Returns the replaced article and, when the
@@ -151,7 +182,7 @@ impl Index {
                 .members
                 .insert(Recent(article.clone()));
         }
-        self.by_path.insert(article.path.clone(), article);
+        self.by_path.insert(ByPath(article));
         (old, warning)
     }
 
@@ -229,12 +260,12 @@ impl Index {
         self.categories = groups(categories);
         self.tags = groups(tags);
         self.order = order.into_iter().collect();
-        self.by_path = articles.into_iter().map(|a| (a.path.clone(), a)).collect();
+        self.by_path = articles.into_iter().map(ByPath).collect();
         warnings
     }
 
     pub fn remove(&mut self, path: &str) -> Option<Arc<Article>> {
-        let old = self.by_path.remove(path)?;
+        let old = self.by_path.take(path)?.0;
         if self.explicit_ids.get(&*old.id).is_some_and(|p| p == path) {
             self.explicit_ids.remove(&*old.id);
         }

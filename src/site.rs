@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 
 use crate::config::Config;
-use crate::model::{Article, Content};
+use crate::model::{Article, Content, PageTag};
 use crate::render::{self, Kind};
 
 /// A content coding herald can send.
@@ -156,7 +156,7 @@ impl Rendered {
 
 /// The opaque part of an ETag for a body.
 pub fn body_tag(body: &[u8]) -> String {
-    blake3::hash(body).to_hex()[..20].to_string()
+    PageTag::of(body).as_str().to_string()
 }
 
 /// gzip for article pages: a fast level and one reused compressor per thread (making a new
@@ -241,7 +241,7 @@ fn compress_brotli(data: &[u8]) -> Bytes {
 /// summary then point into the page (so each is stored once).
 pub fn pack_article(mut a: Article, cfg: &Config) -> Article {
     let (page, at) = render::article_page_with_ranges(&a, cfg);
-    let tag = body_tag(&page);
+    let tag = PageTag::of(&page);
     let gzip = compress_gzip_fast(&page);
     a.content = Content::Packed {
         page: gzip,
@@ -262,7 +262,7 @@ pub fn article_route(a: &Article, last_modified: i64) -> Option<Rendered> {
         Content::Packed { page, tag, .. } => Some(Rendered::packed(
             Kind::Html,
             page.clone(),
-            tag.clone(),
+            tag.as_str().to_string(),
             last_modified,
         )),
         Content::Html(_) => None,
