@@ -87,9 +87,9 @@ impl State {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // 8 MiB of page cache: enough for a scan's inserts, small enough to stay out of the
-        // daemon's memory budget.
-        conn.pragma_update(None, "cache_size", -8192)?;
+        // 2 MiB of page cache (SQLite's default): a first start's 100 000 inserts take no
+        // longer than with 8 MiB (measured), and the cache stays allocated for the daemon's life.
+        conn.pragma_update(None, "cache_size", -2048)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             anyhow::bail!(
