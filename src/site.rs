@@ -94,7 +94,7 @@ impl Rendered {
         Rendered {
             kind,
             repr: Repr::Full {
-                identity: Bytes::from(body),
+                identity: exact(body),
                 gzip: OnceLock::new(),
                 br: OnceLock::new(),
             },
@@ -154,6 +154,13 @@ impl Rendered {
     }
 }
 
+/// Bytes that keep no spare capacity: a body built by a growing writer can hold up to twice
+/// its length, and `Bytes::from(Vec)` keeps the whole allocation for as long as it lives.
+fn exact(mut body: Vec<u8>) -> Bytes {
+    body.shrink_to_fit();
+    Bytes::from(body)
+}
+
 /// The opaque part of an ETag for a body.
 pub fn body_tag(body: &[u8]) -> String {
     PageTag::of(body).as_str().to_string()
@@ -208,7 +215,7 @@ pub fn compress_gzip(data: &[u8], level: u32) -> Bytes {
     );
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(data);
-    Bytes::from(enc.finish().unwrap_or_default())
+    exact(enc.finish().unwrap_or_default())
 }
 
 fn gunzip(data: &[u8]) -> Vec<u8> {
@@ -234,7 +241,7 @@ fn compress_brotli(data: &[u8]) -> Bytes {
     };
     // Reading from a slice and writing into a Vec cannot fail.
     let _ = brotli::BrotliCompress(&mut &data[..], &mut out, &params);
-    Bytes::from(out)
+    exact(out)
 }
 
 /// Renders an article's page and keeps it only gzip-compressed; the article's body and
