@@ -283,7 +283,8 @@ fn decode(row: Row) -> Option<(String, Entry)> {
 pub enum Op {
     Put {
         stamp: Stamp,
-        fingerprint: String,
+        /// Shared by every op of a batch (one string, not 100 000).
+        fingerprint: std::sync::Arc<str>,
         article: std::sync::Arc<Article>,
     },
     Delete(String),

@@ -103,7 +103,7 @@ pub struct Engine {
     /// When the settings that shape pages last changed: the least Last-Modified of a page.
     config_epoch: i64,
     /// Identifies the settings that shape articles and pages (see [`render_fingerprint`]).
-    fingerprint: String,
+    fingerprint: Arc<str>,
     /// Writes parsed articles to the article cache, off this thread.
     cache: Option<cache::Writer>,
     /// Cache writes waiting for the next publish (so they never compete with the work
@@ -157,7 +157,7 @@ impl Engine {
         let now = now_secs();
         let epoch = crate::site_epoch(&state, utc(now)).unwrap_or_else(|_| utc(now).fixed_offset());
         let route_lm = state.load_routes().unwrap_or_default();
-        let fingerprint = render_fingerprint(&cfg);
+        let fingerprint: Arc<str> = render_fingerprint(&cfg).into();
         let config_epoch = state.config_epoch(&fingerprint, now).unwrap_or(now);
         // The cache lives in the state file; with no state file there is nothing to cache in.
         let cache = cfg
@@ -278,7 +278,7 @@ impl Engine {
             warn!("server.listen changed: new addresses take effect after a restart");
         }
         self.loader = Loader::new(&self.cfg);
-        self.fingerprint = render_fingerprint(&self.cfg);
+        self.fingerprint = render_fingerprint(&self.cfg).into();
         self.config_epoch = self
             .state
             .config_epoch(&self.fingerprint, now_secs())
