@@ -171,7 +171,12 @@ impl State {
             }
             rows
         };
-        let upserted: HashSet<&str> = upserts.iter().map(|d| d.path).collect();
+        // (A first start, with no rows, removes nothing: no need for the set.)
+        let upserted: HashSet<&str> = if rows.is_empty() {
+            HashSet::new()
+        } else {
+            upserts.iter().map(|d| d.path).collect()
+        };
         let mut removed: Vec<String> = match removes {
             Removes::These(r) => r
                 .iter()
@@ -243,7 +248,9 @@ impl State {
                 hash: doc.hash.into(),
                 changed_at: None,
             };
-            writes.insert.push((doc.path, rec.clone()));
+            // Written now, not with the other writes: a claim against the database (a small
+            // batch) must see this one, or two new articles of one title get one slug.
+            insert(&tx, doc.path, &rec)?;
             out.insert(doc.path.to_string(), rec);
         }
         writes.gone = gone_by_hash.into_values().flatten().collect();
@@ -500,7 +507,6 @@ impl Taken {
 #[derive(Default)]
 struct Writes<'a> {
     update: Vec<(&'a str, Record)>,
-    insert: Vec<(&'a str, Record)>,
     moved: Vec<(String, String)>,
     gone: Vec<String>,
 }
@@ -518,24 +524,22 @@ impl Writes<'_> {
         for (from, to) in &self.moved {
             moved.execute([from, to])?;
         }
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO articles (path, id, slug, first_seen, hash, changed_at, present) VALUES (?1, ?2, ?3, ?4, ?5, NULL, 1)",
-        )?;
-        for (path, r) in &self.insert {
-            insert.execute(params![
-                path,
-                r.id,
-                r.slug,
-                r.first_seen.timestamp(),
-                r.hash
-            ])?;
-        }
+
         let mut gone = tx.prepare_cached("UPDATE articles SET present = 0 WHERE path = ?1")?;
         for path in &self.gone {
             gone.execute([path])?;
         }
         Ok(())
     }
+}
+
+/// Records a new article.
+fn insert(tx: &rusqlite::Transaction, path: &str, r: &Record) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO articles (path, id, slug, first_seen, hash, changed_at, present) VALUES (?1, ?2, ?3, ?4, ?5, NULL, 1)",
+    )?
+    .execute(params![path, r.id, r.slug, r.first_seen.timestamp(), r.hash])?;
+    Ok(())
 }
 
 fn from_ts(s: i64) -> DateTime<Utc> {
@@ -653,6 +657,15 @@ mod tests {
         assert_eq!(&*r["a.md"].slug, "same");
         assert_eq!(&*r["b.md"].slug, "same-2");
         assert_eq!(&*r["c.md"].slug, "xin-wen");
+        // A small batch (the watcher's) claims against the database, and sees its own claims.
+        let (d, e) = (doc("d.md", "Same", "4"), doc("e.md", "Same", "5"));
+        let batch = Batch {
+            upserts: vec![d, e],
+            removes: vec![],
+        };
+        let r = st.apply(&batch, t(1), true).unwrap();
+        assert_eq!(&*r["d.md"].slug, "same-3");
+        assert_eq!(&*r["e.md"].slug, "same-4");
     }
 
     #[test]
