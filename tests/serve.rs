@@ -297,6 +297,33 @@ fn live_add_edit_rename_delete_and_new_folders() {
 }
 
 #[test]
+fn new_files_with_one_title_arriving_together_get_their_own_pages() {
+    let (site, server) = serve_site();
+    let c = site.content();
+    for name in ["twin-a.md", "twin-b.md", "twin-c.md"] {
+        std::fs::write(c.join(name), "---\ntitle: Twin title\n---\nBody.\n").unwrap();
+    }
+    server.wait_until("all three served", || {
+        atom(&server).matches("<title>Twin title</title>").count() == 3
+    });
+    let feed: serde_json::Value = serde_json::from_str(&server.get("/feed.json").text()).unwrap();
+    let urls: std::collections::BTreeSet<&str> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["title"] == "Twin title")
+        .map(|i| i["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(urls.len(), 3, "one page each: {urls:?}");
+    // The state store took them (a slug clash used to fail the write and fall back to memory).
+    assert!(server
+        .get("/metrics")
+        .text()
+        .contains("herald_state_errors_total 0"));
+    assert!(!server.log_contains("STATE STORE"));
+}
+
+#[test]
 fn category_feed_follows_changes() {
     let (site, server) = serve_site();
     std::fs::write(
