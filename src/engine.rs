@@ -1065,7 +1065,7 @@ impl Engine {
             generation: self.generation,
             articles: self.index.len(),
             feeds,
-            max_age: cfg.server.max_age,
+            cache_control: Snapshot::cache_control(cfg.server.max_age),
             last_change: self.last_change,
         };
         self.tx.send_replace(Some(Arc::new(snapshot)));

@@ -71,7 +71,7 @@ fn app() -> &'static App {
             generation: 1,
             articles: 1,
             feeds: 3,
-            max_age: 300,
+            cache_control: Snapshot::cache_control(300),
             last_change: 0,
             ..Snapshot::default()
         };

@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use hyper::header::HeaderValue;
 
 use crate::config::Config;
 use crate::model::{Article, Content, PageTag};
@@ -67,6 +68,43 @@ pub struct Rendered {
     pub last_modified: i64,
     /// The feed's own URL, for `Link: <…>; rel="self"`.
     pub self_url: Option<String>,
+    /// Header values made once per version, not per request.
+    pub headers: Headers,
+}
+
+/// A representation's header values, ready to send.
+#[derive(Debug)]
+pub struct Headers {
+    /// `ETag` per coding, in the order of [`Coding`]: identity, gzip, brotli.
+    etags: [HeaderValue; 3],
+    pub last_modified: HeaderValue,
+    /// `Link: <self>; rel="self"` for feeds.
+    pub link: Option<HeaderValue>,
+}
+
+impl Headers {
+    fn new(tag: &str, last_modified: i64, self_url: Option<&str>) -> Headers {
+        // Tags are hex and dates ASCII: always valid.
+        let value = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""));
+        let lm = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(u64::try_from(last_modified).unwrap_or(0));
+        Headers {
+            etags: [Coding::Identity, Coding::Gzip, Coding::Brotli]
+                .map(|c| value(format!("\"{tag}{}\"", c.etag_suffix()))),
+            last_modified: value(httpdate::fmt_http_date(lm)),
+            // A URL that is not a valid header value (not ASCII) gets no Link header.
+            link: self_url
+                .and_then(|url| HeaderValue::from_str(&format!("<{url}>; rel=\"self\"")).ok()),
+        }
+    }
+
+    pub fn etag(&self, coding: Coding) -> &HeaderValue {
+        match coding {
+            Coding::Identity => &self.etags[0],
+            Coding::Gzip => &self.etags[1],
+            Coding::Brotli => &self.etags[2],
+        }
+    }
 }
 
 impl Rendered {
@@ -98,6 +136,7 @@ impl Rendered {
                 gzip: OnceLock::new(),
                 br: OnceLock::new(),
             },
+            headers: Headers::new(&tag, last_modified, self_url.as_deref()),
             tag,
             last_modified,
             self_url,
@@ -109,6 +148,7 @@ impl Rendered {
         Rendered {
             kind,
             repr: Repr::Packed { gzip },
+            headers: Headers::new(&tag, last_modified, None),
             tag,
             last_modified,
             self_url: None,
@@ -149,8 +189,9 @@ impl Rendered {
     }
 
     /// The strong ETag of the body in a coding (each coding has its own).
-    pub fn etag(&self, coding: Coding) -> String {
-        format!("\"{}{}\"", self.tag, coding.etag_suffix())
+    pub fn etag(&self, coding: Coding) -> &str {
+        // Made from hex digits and quotes: always text.
+        self.headers.etag(coding).to_str().unwrap_or_default()
     }
 }
 
@@ -316,7 +357,7 @@ fn article_page_route(a: &Article, config_epoch: i64) -> Option<Rendered> {
 }
 
 /// Everything served, as of one index version.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Snapshot {
     /// Route path (with a leading `/`) → representation. A persistent map: a new snapshot
     /// shares everything that did not change with the previous one.
@@ -328,13 +369,35 @@ pub struct Snapshot {
     pub generation: u64,
     pub articles: usize,
     pub feeds: usize,
-    /// `Cache-Control: public, max-age=…`.
-    pub max_age: u32,
+    /// `Cache-Control` for every route (see [`Snapshot::cache_control`]).
+    pub cache_control: HeaderValue,
     /// Unix seconds of the last content change applied.
     pub last_change: i64,
 }
 
+impl Default for Snapshot {
+    fn default() -> Snapshot {
+        Snapshot {
+            routes: Routes::default(),
+            articles_by_slug: ArticlePages::default(),
+            config_epoch: 0,
+            generation: 0,
+            articles: 0,
+            feeds: 0,
+            cache_control: Snapshot::cache_control(0),
+            last_change: 0,
+        }
+    }
+}
+
 impl Snapshot {
+    /// `public, max-age=…` for `[server] max_age` seconds.
+    pub fn cache_control(max_age: u32) -> HeaderValue {
+        // Digits and ASCII: always a valid header value.
+        HeaderValue::from_str(&format!("public, max-age={max_age}"))
+            .unwrap_or(HeaderValue::from_static("public"))
+    }
+
     /// Looks up a request path; `/` is the index page. An article page is made from its
     /// article here (a few pointer copies: its gzip bytes are a slice of the page store).
     pub fn get(&self, path: &str) -> Option<Arc<Rendered>> {

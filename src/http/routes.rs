@@ -1,6 +1,7 @@
 //! Answering one request from the current snapshot: routes, `/healthz`, `/metrics`, 404,
 //! 405, HEAD, content coding and conditional GET. Pure lookups: no disk, no rendering.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -33,15 +34,19 @@ fn plain(status: StatusCode, body: &'static str) -> Resp {
     r
 }
 
-/// All values of a header joined by ", " (clients may split lists over several lines).
-fn joined(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    let mut values = headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .peekable();
-    values.peek()?;
-    Some(values.collect::<Vec<_>>().join(", "))
+/// All values of a header joined by ", " (clients may split lists over several lines);
+/// borrowed in the usual case of one line.
+fn joined(headers: &HeaderMap, name: header::HeaderName) -> Option<Cow<'_, str>> {
+    let mut values = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+    let first = values.next()?;
+    match values.next() {
+        None => Some(Cow::Borrowed(first)),
+        Some(second) => {
+            let mut all = vec![first, second];
+            all.extend(values);
+            Some(Cow::Owned(all.join(", ")))
+        }
+    }
 }
 
 /// Answers a request. HEAD gets GET's headers (same Content-Length and ETag) and no body.
@@ -109,30 +114,21 @@ fn answer<B>(
         joined(headers, header::ACCEPT_ENCODING).as_deref(),
         route.codings(),
     );
-    let etag = route.etag(coding);
-    let lm =
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(route.last_modified.max(0) as u64);
+    // Header values were made with the representation: cloning one is a reference count.
+    let etag = route.headers.etag(coding);
     let mut r = Response::new(Full::new(Bytes::new()));
     let h = r.headers_mut();
-    let set = |h: &mut HeaderMap, name: header::HeaderName, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            h.insert(name, v);
-        }
-    };
-    set(h, header::ETAG, &etag);
-    set(h, header::LAST_MODIFIED, &httpdate::fmt_http_date(lm));
-    set(
-        h,
-        header::CACHE_CONTROL,
-        &format!("public, max-age={}", snapshot.max_age),
-    );
+    h.insert(header::ETAG, etag.clone());
+    h.insert(header::LAST_MODIFIED, route.headers.last_modified.clone());
+    h.insert(header::CACHE_CONTROL, snapshot.cache_control.clone());
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if let Some(url) = &route.self_url {
-        set(h, header::LINK, &format!("<{url}>; rel=\"self\""));
+    if let Some(link) = &route.headers.link {
+        h.insert(header::LINK, link.clone());
     }
     let inm = joined(headers, header::IF_NONE_MATCH);
     let ims = joined(headers, header::IF_MODIFIED_SINCE);
-    if conditional::not_modified(inm.as_deref(), ims.as_deref(), &etag, route.last_modified) {
+    let etag = etag.to_str().unwrap_or_default();
+    if conditional::not_modified(inm.as_deref(), ims.as_deref(), etag, route.last_modified) {
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         return (kind, r);
     }
