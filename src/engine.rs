@@ -677,22 +677,19 @@ impl Engine {
         ready.sort_by(|a, b| a.article.path.cmp(&b.article.path));
         if self.index.is_empty() {
             // A start: nothing to compare with, and the views are built in one pass.
-            let mut paths = Vec::with_capacity(ready.len());
-            let mut finished = Vec::with_capacity(ready.len());
-            for l in ready {
-                if let Some(rec) = self.records.get(&l.article.path) {
-                    paths.push(l.article.path.clone());
-                    finished.push(finish(l, rec, &self.cfg, now));
-                }
-            }
+            let (records, cfg) = (&self.records, &*self.cfg);
+            let finished: Vec<Arc<Article>> = ready
+                .into_iter()
+                .filter_map(|l| {
+                    let rec = records.get(&l.article.path)?;
+                    Some(finish(l, rec, cfg, now))
+                })
+                .collect();
             for w in self.index.insert_all(finished) {
                 warn!("{w}");
             }
-            for path in paths {
-                let new = self.index.get(&path).cloned();
-                cache_ops.extend(self.cache_put(&path, new.as_ref()));
-                changed.push((None, new));
-            }
+            // Everything in the index is new.
+            changed.extend(self.index.articles().map(|a| (None, Some(a.clone()))));
             ready = Vec::new();
         }
         for l in ready {
@@ -709,10 +706,9 @@ impl Engine {
             if let Some(w) = dup {
                 warn!(path = %path, "{w}");
             }
-            let new = self.index.get(&path).cloned();
-            cache_ops.extend(self.cache_put(&path, new.as_ref()));
-            changed.push((before, new));
+            changed.push((before, self.index.get(&path).cloned()));
         }
+        // Cache writes for the new articles are made after publishing (see `publish`).
         self.cache_pending.extend(cache_ops);
         debug!(
             ms = t_index.elapsed().as_millis() as u64,
@@ -1069,6 +1065,14 @@ impl Engine {
             last_change: self.last_change,
         };
         self.tx.send_replace(Some(Arc::new(snapshot)));
+        // The article cache learns of every new or changed article; made only now, when
+        // rendering's transient memory is free again (a first start queues 100 000).
+        let puts: Vec<cache::Op> = changed
+            .iter()
+            .filter_map(|(_, new)| new.as_ref())
+            .filter_map(|a| self.cache_put(&a.path, Some(a)))
+            .collect();
+        self.cache_pending.extend(puts);
         self.flush_cache();
         // Compress what readers poll (feeds, index, OPML) now, in the background.
         rayon::spawn(move || warm.iter().for_each(|r| r.warm()));
