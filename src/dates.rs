@@ -63,6 +63,11 @@ pub fn parse_date(text: &str) -> Option<RawDate> {
 }
 
 fn parse_exact(s: &str) -> Option<RawDate> {
+    // The common case (`Date:2015-12-24`) without trying a dozen formats first; other
+    // formats cannot read these ten characters differently.
+    if let Some(d) = iso_day(s) {
+        return Some(RawDate::Day(d));
+    }
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(RawDate::Instant(d));
     }
@@ -94,6 +99,20 @@ fn parse_exact(s: &str) -> Option<RawDate> {
         }
     }
     None
+}
+
+/// Exactly `YYYY-MM-DD`.
+fn iso_day(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)
 }
 
 /// Rewrites `2015年12月24日 10时30分`, `2015/12/24` and `2015.12.24` to `2015-12-24 10:30`.
@@ -213,6 +232,12 @@ mod tests {
         check("December 24, 2015", Some(day(2015, 12, 24)));
         check("24 Dec 2015", Some(day(2015, 12, 24)));
         check(" 2015-12-24  Source: Xinhua ", Some(day(2015, 12, 24)));
+        // The fast path for YYYY-MM-DD agrees with the formats, and leaves the rest to them.
+        check("2016-02-29", Some(day(2016, 2, 29)));
+        check("2015-02-29", None);
+        check("2015-13-01", None);
+        check("2015-1-05", Some(day(2015, 1, 5)));
+        check("2015-12-2x", None);
     }
 
     #[test]

@@ -50,10 +50,14 @@ fn head(out: &mut String, cfg: &Config, title: &str, description: &str) -> std::
 }
 
 fn date_html(d: chrono::DateTime<chrono::FixedOffset>) -> String {
+    use chrono::Datelike;
+    // Formatted by hand: `format("%Y-%m-%d")` parses its pattern on every call, once per page.
     format!(
-        "<time datetime=\"{}\">{}</time>",
+        "<time datetime=\"{}\">{:04}-{:02}-{:02}</time>",
         dates::rfc3339(d),
-        d.format("%Y-%m-%d")
+        d.year(),
+        d.month(),
+        d.day()
     )
 }
 
