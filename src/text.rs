@@ -213,21 +213,42 @@ fn collapse_prefix(s: &str, max_chars: usize) -> String {
 
 /// Escapes text for HTML and XML text nodes and double- or single-quoted attributes.
 pub fn escape_html(s: &str) -> Cow<'_, str> {
-    let bytes = s.as_bytes();
-    let special = |b: &u8| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
-    let Some(first) = bytes.iter().position(special) else {
-        return Cow::Borrowed(s);
+    /// The bytes that are escaped.
+    static SPECIAL: [bool; 256] = {
+        let mut t = [false; 256];
+        t[b'&' as usize] = true;
+        t[b'<' as usize] = true;
+        t[b'>' as usize] = true;
+        t[b'"' as usize] = true;
+        t[b'\'' as usize] = true;
+        t
     };
-    let mut out = String::with_capacity(s.len() + 16);
+    let bytes = s.as_bytes();
+    // Every article body passes here: runs without a special byte are skipped 32 bytes at a
+    // time (a fold the compiler vectorises), not byte by byte.
+    let first = bytes
+        .chunks(32)
+        .take_while(|c| {
+            !c.iter()
+                .fold(false, |found, &b| found | SPECIAL[usize::from(b)])
+        })
+        .map(<[u8]>::len)
+        .sum::<usize>();
+    if first == bytes.len() {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + s.len() / 16 + 16);
     let mut last = 0;
-    for (i, b) in bytes.iter().enumerate().skip(first) {
+    for (i, &b) in bytes.iter().enumerate().skip(first) {
+        if !SPECIAL[usize::from(b)] {
+            continue;
+        }
         let rep = match b {
             b'&' => "&amp;",
             b'<' => "&lt;",
             b'>' => "&gt;",
             b'"' => "&quot;",
-            b'\'' => "&#39;",
-            _ => continue,
+            _ => "&#39;",
         };
         // Specials are ASCII, so `i` is always a char boundary.
         out.push_str(&s[last..i]);
@@ -481,6 +502,22 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn escape_html_replaces_exactly_the_five_characters(s in r#"([a-z &<>"';]|é|新){0,300}"#) {
+            let expected: String = s
+                .chars()
+                .map(|c| match c {
+                    '&' => "&amp;".to_string(),
+                    '<' => "&lt;".to_string(),
+                    '>' => "&gt;".to_string(),
+                    '"' => "&quot;".to_string(),
+                    '\'' => "&#39;".to_string(),
+                    c => c.to_string(),
+                })
+                .collect();
+            proptest::prop_assert_eq!(escape_html(&s), expected);
+        }
+
         #[test]
         fn the_fast_xml_check_agrees_with_the_character_rule(
             s in r#"([a-z \t\n\r\x00-\x1f]|\u{FFFE}|\u{FFFF}|\u{FFFD}|\u{FF0C}|\u{EFFF}|é|新){0,200}"#

@@ -37,9 +37,12 @@ pub(super) fn paragraphs(lines: &[&str]) -> Vec<String> {
         }
         // Most lines are ASCII with single spaces: copy them as they are.
         let b = trimmed.as_bytes();
-        let simple = b.is_ascii()
-            && !b.windows(2).any(|w| w == b"  ")
-            && !b.iter().any(|&c| c.is_ascii_whitespace() && c != b' ');
+        // One vectorised pass for non-ASCII and odd white space, memchr for double spaces.
+        let odd = |c: u8| !c.is_ascii() || (c.is_ascii_whitespace() && c != b' ');
+        let simple = !b
+            .chunks(64)
+            .any(|chunk| chunk.iter().fold(false, |found, &c| found | odd(c)))
+            && memchr::memmem::find(b, b"  ").is_none();
         if simple {
             current.push_str(trimmed);
         } else {
