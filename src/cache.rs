@@ -25,7 +25,7 @@ use crate::model::{Article, Content, PageTag, Person, Term};
 use crate::state::Record;
 
 /// What identifies a file version cheaply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stamp {
     pub len: u64,
     /// Modification time: seconds since the epoch and nanoseconds (an `i128` of nanoseconds
@@ -89,9 +89,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Gives the article the strings of `rec`, the record it was made with; false if `rec` is
-    /// another record (then the entry is of no use).
-    pub fn adopt(&mut self, rec: &Record) -> bool {
+    /// Gives the article the strings of `rec`, the record it was made with, and the record
+    /// map's `path` string; false if `rec` is another record (then the entry is of no use).
+    pub fn adopt(&mut self, path: &std::sync::Arc<str>, rec: &Record) -> bool {
         let Some(a) = std::sync::Arc::get_mut(&mut self.article) else {
             return false;
         };
@@ -104,6 +104,7 @@ impl Entry {
         a.state_id = rec.id.clone();
         a.slug = rec.slug.clone();
         a.hash = rec.hash.clone();
+        a.path = path.clone();
         true
     }
 }
@@ -238,7 +239,7 @@ fn decode(row: Row) -> Option<(String, Entry)> {
     };
     let empty: std::sync::Arc<str> = std::sync::Arc::from("");
     let article = Article {
-        path: row.path.clone(),
+        path: row.path.as_str().into(),
         id: meta.explicit_id.map_or_else(|| empty.clone(), Into::into),
         state_id: empty.clone(),
         slug: empty.clone(),

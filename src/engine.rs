@@ -76,7 +76,7 @@ type Pair = (Option<Arc<Article>>, Option<Arc<Article>>);
 /// What a start reads from the state before it needs the scan: every record by path, the
 /// paths whose file was gone at the last stop, and the usable article-cache entries.
 struct Preloaded {
-    records: HashMap<String, Record>,
+    records: HashMap<Arc<str>, Record>,
     absent: HashSet<String>,
     entries: HashMap<String, cache::Entry>,
 }
@@ -86,11 +86,13 @@ pub struct Engine {
     loader: Loader,
     state: State,
     index: Index,
-    records: HashMap<String, Record>,
+    /// By path; the keys are the same strings as the articles' paths and the stamp map's
+    /// keys (one copy of each path, not three).
+    records: HashMap<Arc<str>, Record>,
     /// Records the state store failed to take; written back when it works again.
     unsaved: HashMap<String, Record>,
     /// Stamp of every candidate file as last read (articles and skipped ones).
-    stamps: HashMap<String, Stamp>,
+    stamps: HashMap<Arc<str>, Stamp>,
     /// Files a rescan found open for writing, and since when (see `rescan`).
     held: HashMap<String, Instant>,
     /// Skip messages already logged, so rescans do not repeat them.
@@ -347,16 +349,16 @@ impl Engine {
             return;
         };
         let prefix = format!("{rel}/");
-        let known_under = |p: &String| p.starts_with(&prefix);
+        let known_under = |p: &str| p.starts_with(&prefix);
+        let known = || self.stamps.keys().chain(self.index.paths());
         match std::fs::metadata(abs) {
             Err(_) => {
                 gone.insert(rel.clone());
-                gone.extend(self.stamps.keys().filter(|p| known_under(p)).cloned());
-                gone.extend(self.index.paths().filter(|p| known_under(p)).cloned());
+                gone.extend(known().filter(|p| known_under(p)).map(|p| p.to_string()));
             }
             Ok(m) if m.is_dir() => {
                 // A file replaced by a folder of the same name: the file's entry goes.
-                if self.stamps.contains_key(&rel) || self.index.get(&rel).is_some() {
+                if self.stamps.contains_key(rel.as_str()) || self.index.get(&rel).is_some() {
                     gone.insert(rel.clone());
                 }
                 // Events for files created together with their folder are often lost: walk it.
@@ -373,16 +375,9 @@ impl Engine {
                     }
                 }
                 gone.extend(
-                    self.stamps
-                        .keys()
-                        .filter(|p| known_under(p) && !found.contains(*p))
-                        .cloned(),
-                );
-                gone.extend(
-                    self.index
-                        .paths()
-                        .filter(|p| known_under(p) && !found.contains(*p))
-                        .cloned(),
+                    known()
+                        .filter(|p| known_under(p) && !found.contains(&p[..]))
+                        .map(|p| p.to_string()),
                 );
             }
             Ok(_) => {
@@ -397,20 +392,20 @@ impl Engine {
         let mut moves: Vec<(String, String)> = self
             .records
             .keys()
-            .filter(|p| p.as_str() == from || p.starts_with(&prefix))
-            .map(|p| (p.clone(), format!("{to}{}", &p[from.len()..])))
+            .filter(|p| &p[..] == from || p.starts_with(&prefix))
+            .map(|p| (p.to_string(), format!("{to}{}", &p[from.len()..])))
             .collect();
         moves.sort();
         let mut changed = Vec::new();
         for (f, t) in moves {
-            if let Some(rec) = self.records.remove(&f) {
+            if let Some(rec) = self.records.remove(f.as_str()) {
                 if let Err(e) = self.state.rename(&f, &t) {
                     self.state_failed(&e);
                     self.unsaved.insert(t.clone(), rec.clone());
                 }
-                self.records.insert(t.clone(), rec);
+                self.records.insert(t.as_str().into(), rec);
             }
-            self.stamps.remove(&f);
+            self.stamps.remove(f.as_str());
             self.cache_pending.push(cache::Op::Delete(f.clone()));
             if let Some(old) = self.index.remove(&f) {
                 changed.push((Some(old), None));
@@ -458,13 +453,13 @@ impl Engine {
         for s in &scan.skipped {
             self.log_skip(s);
         }
-        let present: HashSet<&String> = scan.files.iter().collect();
+        let present: HashSet<&str> = scan.files.iter().map(String::as_str).collect();
         let gone: BTreeSet<String> = self
             .stamps
             .keys()
             .chain(self.index.paths())
-            .filter(|p| !present.contains(p))
-            .cloned()
+            .filter(|p| !present.contains(&p[..]))
+            .map(|p| p.to_string())
             .collect();
         drop(present);
         // A file some process still has open for writing may be half written: it is left as
@@ -529,7 +524,7 @@ impl Engine {
                 gone.insert(rel);
                 continue;
             };
-            if self.stamps.get(&rel) == Some(&st) && !initial {
+            if self.stamps.get(rel.as_str()) == Some(&st) && !initial {
                 continue;
             }
             to_load.push(rel);
@@ -556,15 +551,18 @@ impl Engine {
                     // says so without looking each one up in the scan.
                     let found = to_load
                         .iter()
-                        .filter(|p| records.contains_key(*p) && !absent.contains(*p))
+                        .filter(|p| records.contains_key(p.as_str()) && !absent.contains(*p))
                         .count();
                     if found != records.len() - absent.len() {
                         // `to_load` is every file scanned, in order (from a BTreeSet).
                         debug_assert!(to_load.is_sorted());
                         vanished = records
                             .keys()
-                            .filter(|p| !absent.contains(*p) && to_load.binary_search(p).is_err())
-                            .cloned()
+                            .filter(|p| {
+                                !absent.contains(&p[..])
+                                    && to_load.binary_search_by(|s| s.as_str().cmp(p)).is_err()
+                            })
+                            .map(|p| p.to_string())
                             .collect();
                     }
                     self.records = records;
@@ -589,7 +587,7 @@ impl Engine {
                         } else {
                             loader.load(rel)
                         }?;
-                        Ok(prepare(doc, records.get(rel), cfg, now))
+                        Ok(prepare(doc, records.get(rel.as_str()), cfg, now))
                     })
                     .collect();
                 spill(
@@ -610,18 +608,19 @@ impl Engine {
         let mut ready: Vec<Loaded> = Vec::new();
         for ((rel, st), result) in to_load.into_iter().zip(stamps).zip(loaded) {
             match result {
-                Ok(l) => {
+                Ok(mut l) => {
                     self.logged.retain(|(p, _)| p != &rel);
                     for w in &l.warnings {
                         warn!(path = %rel, "{w}");
                     }
-                    self.stamps.insert(rel, st);
+                    // Recorded once the article has its final path string (see `finish`).
+                    l.stamp = st;
                     ready.push(l);
                 }
                 Err(s) => {
                     self.log_skip(&s);
                     if is_candidate_path(&rel) {
-                        self.stamps.insert(rel.clone(), st);
+                        self.stamps.insert(rel.as_str().into(), st);
                     }
                     gone.insert(rel);
                 }
@@ -630,12 +629,12 @@ impl Engine {
         for rel in &gone {
             // A skipped file that is gone or still bad: forget its stamp only if gone.
             if self.index.get(rel).is_none() && !self.root().join(rel).exists() {
-                self.stamps.remove(rel);
+                self.stamps.remove(rel.as_str());
             }
         }
         let removes: Vec<String> = gone
             .iter()
-            .filter(|p| self.records.contains_key(*p) || self.index.get(p).is_some())
+            .filter(|p| self.records.contains_key(p.as_str()) || self.index.get(p).is_some())
             .cloned()
             .collect();
         let t_assign = Instant::now();
@@ -658,8 +657,9 @@ impl Engine {
         let mut changed = Vec::new();
         let mut cache_ops = Vec::new();
         let mut from_cache = Vec::with_capacity(cached.len());
-        for (rel, st, article) in cached {
-            self.stamps.insert(rel, st);
+        for (_, st, article) in cached {
+            // The article's path string is its record's key (see `cache::Entry::adopt`).
+            self.stamps.insert(article.path.clone(), st);
             from_cache.push(article);
         }
         for w in self.index.insert_all(from_cache) {
@@ -671,18 +671,22 @@ impl Engine {
                 changed.push((Some(old), None));
             }
             if !self.root().join(rel).exists() {
-                self.stamps.remove(rel);
+                self.stamps.remove(rel.as_str());
             }
         }
         ready.sort_by(|a, b| a.article.path.cmp(&b.article.path));
         if self.index.is_empty() {
             // A start: nothing to compare with, and the views are built in one pass.
-            let (records, cfg) = (&self.records, &*self.cfg);
+            let (records, cfg, stamps) = (&self.records, &*self.cfg, &mut self.stamps);
             let finished: Vec<Arc<Article>> = ready
                 .into_iter()
                 .filter_map(|l| {
-                    let rec = records.get(&l.article.path)?;
-                    Some(finish(l, rec, cfg, now))
+                    let Some((key, rec)) = records.get_key_value(&l.article.path) else {
+                        stamps.insert(l.article.path.clone(), l.stamp);
+                        return None;
+                    };
+                    stamps.insert(key.clone(), l.stamp);
+                    Some(finish(l, key, rec, cfg, now))
                 })
                 .collect();
             for w in self.index.insert_all(finished) {
@@ -693,11 +697,13 @@ impl Engine {
             ready = Vec::new();
         }
         for l in ready {
-            let Some(rec) = self.records.get(&l.article.path) else {
+            let Some((key, rec)) = self.records.get_key_value(&l.article.path) else {
+                self.stamps.insert(l.article.path.clone(), l.stamp);
                 continue;
             };
+            self.stamps.insert(key.clone(), l.stamp);
             let path = l.article.path.clone();
-            let article = finish(l, rec, &self.cfg, now);
+            let article = finish(l, key, rec, &self.cfg, now);
             let before = self.index.get(&path).cloned();
             if before.as_deref() == Some(&article) {
                 continue;
@@ -733,13 +739,13 @@ impl Engine {
         let t_cache = Instant::now();
         let pages = &self.pages;
         let keep = |path: &str, e: &mut cache::Entry| -> bool {
-            let (Some(store), Some(rec)) = (pages, records.get(path)) else {
+            let (Some(store), Some((key, rec))) = (pages, records.get_key_value(path)) else {
                 return false;
             };
             let (offset, len) = e.page;
             !absent.contains(path)
                 && Arc::get_mut(&mut e.article).is_some_and(|a| store.attach(a, offset, len))
-                && e.adopt(rec)
+                && e.adopt(key, rec)
         };
         let entries = match self.state.load_cache(&self.fingerprint, &keep) {
             Ok(e) => e,
@@ -849,7 +855,10 @@ impl Engine {
     fn assign_in_memory(&mut self, docs: &[DocKey], removes: &[String], now: i64) {
         let mut gone_by_hash: HashMap<Arc<str>, String> = removes
             .iter()
-            .filter_map(|p| self.records.get(p).map(|r| (r.hash.clone(), p.clone())))
+            .filter_map(|p| {
+                let r = self.records.get(p.as_str())?;
+                Some((r.hash.clone(), p.clone()))
+            })
             .collect();
         let ids: HashSet<Arc<str>> = self.records.values().map(|r| r.id.clone()).collect();
         let mut slugs: HashSet<Arc<str>> = self.records.values().map(|r| r.slug.clone()).collect();
@@ -861,7 +870,7 @@ impl Engine {
                 }
                 rec
             } else if let Some(old) = gone_by_hash.remove(doc.hash) {
-                let Some(rec) = self.records.remove(&old) else {
+                let Some(rec) = self.records.remove(old.as_str()) else {
                     unreachable!("gone_by_hash only holds known paths")
                 };
                 rec
@@ -881,7 +890,7 @@ impl Engine {
                 }
             };
             self.unsaved.insert(doc.path.to_string(), rec.clone());
-            self.records.insert(doc.path.to_string(), rec);
+            self.records.insert(doc.path.into(), rec);
         }
     }
 
@@ -1156,6 +1165,8 @@ fn spill<'a>(store: &mut Option<PageStore>, articles: impl Iterator<Item = &'a m
 
 /// A parsed file, already an article with its page packed, waiting for its record.
 struct Loaded {
+    /// The file's stamp when it was read.
+    stamp: Stamp,
     date: Option<RawDate>,
     updated: Option<RawDate>,
     explicit_id: bool,
@@ -1187,6 +1198,7 @@ fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) ->
     let (article, more) = Article::new(doc, &record, cfg.site.timezone, utc(now));
     warnings.extend(more);
     Loaded {
+        stamp: Stamp::default(),
         date,
         updated,
         explicit_id,
@@ -1213,7 +1225,7 @@ impl Loaded {
 
 /// Gives a prepared article its real record: id and slug, and new dates (and page) in the
 /// rare case the record's times differ from the ones it was prepared with.
-fn finish(l: Loaded, rec: &Record, cfg: &Config, now: i64) -> Arc<Article> {
+fn finish(l: Loaded, key: &Arc<str>, rec: &Record, cfg: &Config, now: i64) -> Arc<Article> {
     let mut arc = l.article;
     // Not shared yet: no copy.
     let a = Arc::make_mut(&mut arc);
@@ -1231,6 +1243,8 @@ fn finish(l: Loaded, rec: &Record, cfg: &Config, now: i64) -> Arc<Article> {
         a.id = rec.id.clone();
     }
     a.slug = rec.slug.clone();
+    // One string for the path, shared with the record and stamp maps' keys.
+    a.path = key.clone();
     if a.hash == rec.hash {
         // One string for both.
         a.hash = rec.hash.clone();

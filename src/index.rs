@@ -66,7 +66,7 @@ impl PartialOrd for ByPath {
 impl Ord for ByPath {
     /// As the paths (`str` order), so a `&str` finds it (see `Borrow`).
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0.path.as_str().cmp(other.0.path.as_str())
+        self.0.path.cmp(&other.0.path)
     }
 }
 
@@ -149,7 +149,7 @@ impl Index {
         self.by_path.get(path).map(|b| &b.0)
     }
 
-    pub fn paths(&self) -> impl Iterator<Item = &String> {
+    pub fn paths(&self) -> impl Iterator<Item = &Arc<str>> {
         self.by_path.iter().map(|b| &b.0.path)
     }
 
@@ -201,7 +201,7 @@ impl Index {
             ));
         }
         self.explicit_ids
-            .insert(article.id.to_string(), article.path.clone());
+            .insert(article.id.to_string(), article.path.to_string());
         None
     }
 
@@ -319,7 +319,7 @@ mod tests {
             i.views(10)
                 .all
                 .iter()
-                .map(|a| a.path.clone())
+                .map(|a| a.path.to_string())
                 .collect::<Vec<_>>()
         };
         assert_eq!(order(&index), ["a", "c", "d", "b"]);

@@ -72,7 +72,7 @@ pub fn full(
 /// articles keeps a contested explicit id is deterministic).
 pub fn assemble(
     mut docs: Vec<Document>,
-    records: &HashMap<String, Record>,
+    records: &HashMap<std::sync::Arc<str>, Record>,
     cfg: &Config,
     now: DateTime<Utc>,
 ) -> (Index, Vec<(String, String)>) {
@@ -80,7 +80,7 @@ pub fn assemble(
     let mut index = Index::new();
     let mut warnings = Vec::new();
     for doc in docs {
-        let Some(rec) = records.get(&doc.path) else {
+        let Some(rec) = records.get(doc.path.as_str()) else {
             // sync_all returns a record for every document it was given.
             continue;
         };

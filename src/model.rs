@@ -223,8 +223,9 @@ impl PartialEq for Content {
 /// One feed entry, ready to render.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Article {
-    /// Path relative to the content dir: the index key.
-    pub path: String,
+    /// Path relative to the content dir: the index key. The same string as the keys of the
+    /// engine's record and stamp maps.
+    pub path: Arc<str>,
     /// The entry id in every format: front matter `id`, else the one recorded in the state
     /// (then the same string as `state_id`).
     pub id: Arc<str>,
@@ -256,7 +257,7 @@ impl Article {
             id: doc.id.as_deref().map_or_else(|| rec.id.clone(), Into::into),
             state_id: rec.id.clone(),
             slug: rec.slug.clone(),
-            path: doc.path,
+            path: doc.path.into(),
             title: doc.title,
             published,
             updated,
@@ -278,7 +279,7 @@ impl Article {
     /// Drops spare string capacity: an article lives as long as its file, and at 100 000
     /// articles the slack left by building strings piece by piece adds up to tens of MB.
     pub fn shrink_to_fit(&mut self) {
-        for s in [&mut self.path, &mut self.title, &mut self.summary] {
+        for s in [&mut self.title, &mut self.summary] {
             s.shrink_to_fit();
         }
         if let Some(l) = &mut self.link {
