@@ -67,9 +67,9 @@ struct Meta {
 }
 
 /// Identifies the parts of a state record an article takes: id, slug, content hash.
-fn record_check(id: &str, slug: &str, hash: &str) -> u64 {
+fn record_check(id: &str, slug: &str, hash: &blake3::Hash) -> u64 {
     let mut h = blake3::Hasher::new();
-    for part in [id, slug, hash] {
+    for part in [id, slug, hash.to_hex().as_str()] {
         h.update(part.as_bytes());
         h.update(&[0]);
     }
@@ -103,7 +103,7 @@ impl Entry {
         }
         a.state_id = rec.id.clone();
         a.slug = rec.slug.clone();
-        a.hash = rec.hash.clone();
+        a.hash = rec.hash;
         a.path = path.clone();
         true
     }
@@ -264,7 +264,7 @@ fn decode(row: Row) -> Option<(String, Entry)> {
         categories: terms(meta.categories),
         tags: terms(meta.tags),
         link: meta.link,
-        hash: empty,
+        hash: blake3::Hash::from_bytes([0; 32]),
     };
     Some((
         row.path,

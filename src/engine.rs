@@ -853,23 +853,23 @@ impl Engine {
 
     /// The state store's rules, applied to the in-memory records only.
     fn assign_in_memory(&mut self, docs: &[DocKey], removes: &[String], now: i64) {
-        let mut gone_by_hash: HashMap<Arc<str>, String> = removes
+        let mut gone_by_hash: HashMap<blake3::Hash, String> = removes
             .iter()
             .filter_map(|p| {
                 let r = self.records.get(p.as_str())?;
-                Some((r.hash.clone(), p.clone()))
+                Some((r.hash, p.clone()))
             })
             .collect();
         let ids: HashSet<Arc<str>> = self.records.values().map(|r| r.id.clone()).collect();
         let mut slugs: HashSet<Arc<str>> = self.records.values().map(|r| r.slug.clone()).collect();
         for doc in docs {
             let rec = if let Some(mut rec) = self.records.get(doc.path).cloned() {
-                if *rec.hash != *doc.hash {
-                    rec.hash = doc.hash.into();
+                if rec.hash != doc.hash {
+                    rec.hash = doc.hash;
                     rec.changed_at = Some(utc(now));
                 }
                 rec
-            } else if let Some(old) = gone_by_hash.remove(doc.hash) {
+            } else if let Some(old) = gone_by_hash.remove(&doc.hash) {
                 let Some(rec) = self.records.remove(old.as_str()) else {
                     unreachable!("gone_by_hash only holds known paths")
                 };
@@ -885,7 +885,7 @@ impl Engine {
                     id: id.into(),
                     slug,
                     first_seen: utc(now),
-                    hash: doc.hash.into(),
+                    hash: doc.hash,
                     changed_at: None,
                 }
             };
@@ -1179,9 +1179,9 @@ struct Loaded {
 /// current one, or a new one made now), and its page rendered and compressed.
 fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) -> Loaded {
     let record = match known {
-        Some(r) if *r.hash == *doc.hash => r.clone(),
+        Some(r) if r.hash == doc.hash => r.clone(),
         Some(r) => Record {
-            hash: doc.hash.as_str().into(),
+            hash: doc.hash,
             changed_at: Some(utc(now)),
             ..r.clone()
         },
@@ -1189,7 +1189,7 @@ fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) ->
             id: state::tag_id(&cfg.site.tag_authority, &doc.path).into(),
             slug: "".into(),
             first_seen: utc(now),
-            hash: doc.hash.as_str().into(),
+            hash: doc.hash,
             changed_at: None,
         },
     };
@@ -1217,7 +1217,7 @@ impl Loaded {
     fn key(&self) -> DocKey<'_> {
         DocKey {
             path: &self.article.path,
-            hash: &self.article.hash,
+            hash: self.article.hash,
             title: &self.article.title,
         }
     }
@@ -1245,10 +1245,7 @@ fn finish(l: Loaded, key: &Arc<str>, rec: &Record, cfg: &Config, now: i64) -> Ar
     a.slug = rec.slug.clone();
     // One string for the path, shared with the record and stamp maps' keys.
     a.path = key.clone();
-    if a.hash == rec.hash {
-        // One string for both.
-        a.hash = rec.hash.clone();
-    }
+
     arc
 }
 

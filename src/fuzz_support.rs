@@ -48,7 +48,7 @@ pub fn render_article_bytes(data: &[u8]) -> Option<Pages> {
         id: "tag:example.com,2026:fuzz/article.txt".into(),
         slug: "fuzz".into(),
         first_seen: now(),
-        hash: doc.hash.as_str().into(),
+        hash: doc.hash,
         changed_at: None,
     };
     let (article, _) = Article::new(doc, &record, cfg.site.timezone, now());

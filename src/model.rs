@@ -245,7 +245,7 @@ pub struct Article {
     pub tags: Vec<Arc<Term>>,
     /// External URL given by the article, if any.
     pub link: Option<String>,
-    pub hash: Arc<str>,
+    pub hash: blake3::Hash,
 }
 
 impl Article {
@@ -267,11 +267,7 @@ impl Article {
             categories: doc.categories.iter().map(|c| Term::shared(c)).collect(),
             tags: doc.tags.iter().map(|t| Term::shared(t)).collect(),
             link: doc.link,
-            hash: if *rec.hash == *doc.hash {
-                rec.hash.clone()
-            } else {
-                doc.hash.into()
-            },
+            hash: doc.hash,
         };
         (article, warnings)
     }

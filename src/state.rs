@@ -27,7 +27,7 @@ const SCHEMA_VERSION: i64 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DocKey<'a> {
     pub path: &'a str,
-    pub hash: &'a str,
+    pub hash: blake3::Hash,
     pub title: &'a str,
 }
 
@@ -35,7 +35,7 @@ impl DocKey<'_> {
     pub fn of(doc: &Document) -> DocKey<'_> {
         DocKey {
             path: &doc.path,
-            hash: &doc.hash,
+            hash: doc.hash,
             title: &doc.title,
         }
     }
@@ -51,7 +51,8 @@ pub struct Record {
     pub id: Arc<str>,
     pub slug: Arc<str>,
     pub first_seen: DateTime<Utc>,
-    pub hash: Arc<str>,
+    /// blake3 of the file's bytes (stored as hex).
+    pub hash: blake3::Hash,
     /// When the content last changed after it was first seen.
     pub changed_at: Option<DateTime<Utc>>,
 }
@@ -200,8 +201,8 @@ impl State {
         for doc in upserts {
             match rows.get_mut(doc.path) {
                 Some(row) => {
-                    if *row.rec.hash != *doc.hash {
-                        row.rec.hash = doc.hash.into();
+                    if row.rec.hash != doc.hash {
+                        row.rec.hash = doc.hash;
                         row.rec.changed_at = Some(now);
                         writes.update.push((doc.path, row.rec.clone()));
                     } else if !row.present {
@@ -214,11 +215,11 @@ impl State {
             }
         }
         // Paths that went away, by content hash, for rename detection.
-        let mut gone_by_hash: HashMap<Arc<str>, VecDeque<String>> = HashMap::new();
+        let mut gone_by_hash: HashMap<blake3::Hash, VecDeque<String>> = HashMap::new();
         for path in removed {
             if let Some(row) = rows.get(&path).filter(|r| r.present) {
                 gone_by_hash
-                    .entry(row.rec.hash.clone())
+                    .entry(row.rec.hash)
                     .or_default()
                     .push_back(path);
             }
@@ -233,7 +234,10 @@ impl State {
             Taken::Db
         };
         for doc in new_docs {
-            if let Some(old) = gone_by_hash.get_mut(doc.hash).and_then(VecDeque::pop_front) {
+            if let Some(old) = gone_by_hash
+                .get_mut(&doc.hash)
+                .and_then(VecDeque::pop_front)
+            {
                 let Some(row) = rows.remove(&old) else {
                     unreachable!("gone paths have rows")
                 };
@@ -248,7 +252,7 @@ impl State {
                 id,
                 slug,
                 first_seen: now,
-                hash: doc.hash.into(),
+                hash: doc.hash,
                 changed_at: None,
             };
             // Written now, not with the other writes: a claim against the database (a small
@@ -293,7 +297,7 @@ impl State {
                     r.id,
                     r.slug,
                     r.first_seen.timestamp(),
-                    r.hash,
+                    r.hash.to_hex().as_str(),
                     r.changed_at.map(|c| c.timestamp())
                 ])?;
             }
@@ -426,7 +430,9 @@ fn read_row(r: &rusqlite::Row, offset: usize) -> rusqlite::Result<Row> {
             id: r.get(offset)?,
             slug: r.get(offset + 1)?,
             first_seen: from_ts(r.get(offset + 2)?),
-            hash: r.get(offset + 3)?,
+            // A damaged hash reads as one no file has: the next sync replaces it.
+            hash: blake3::Hash::from_hex(r.get_ref(offset + 3)?.as_bytes()?)
+                .unwrap_or(blake3::Hash::from_bytes([0; 32])),
             changed_at: r.get::<_, Option<i64>>(offset + 4)?.map(from_ts),
         },
         present: r.get(offset + 5)?,
@@ -520,7 +526,11 @@ impl Writes<'_> {
             "UPDATE articles SET hash = ?2, changed_at = ?3, present = 1 WHERE path = ?1",
         )?;
         for (path, r) in &self.update {
-            update.execute(params![path, r.hash, r.changed_at.map(|c| c.timestamp())])?;
+            update.execute(params![
+                path,
+                r.hash.to_hex().as_str(),
+                r.changed_at.map(|c| c.timestamp())
+            ])?;
         }
         let mut moved =
             tx.prepare_cached("UPDATE articles SET path = ?2, present = 1 WHERE path = ?1")?;
@@ -541,7 +551,13 @@ fn insert(tx: &rusqlite::Transaction, path: &str, r: &Record) -> rusqlite::Resul
     tx.prepare_cached(
         "INSERT INTO articles (path, id, slug, first_seen, hash, changed_at, present) VALUES (?1, ?2, ?3, ?4, ?5, NULL, 1)",
     )?
-    .execute(params![path, r.id, r.slug, r.first_seen.timestamp(), r.hash])?;
+    .execute(params![
+        path,
+        r.id,
+        r.slug,
+        r.first_seen.timestamp(),
+        r.hash.to_hex().as_str()
+    ])?;
     Ok(())
 }
 
@@ -588,7 +604,11 @@ mod tests {
     use super::*;
 
     fn doc<'a>(path: &'a str, title: &'a str, hash: &'a str) -> DocKey<'a> {
-        DocKey { path, hash, title }
+        DocKey {
+            path,
+            hash: blake3::hash(hash.as_bytes()),
+            title,
+        }
     }
 
     fn t(s: i64) -> DateTime<Utc> {

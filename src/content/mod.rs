@@ -125,8 +125,8 @@ impl Skipped {
 pub struct Document {
     /// Path relative to the content dir, `/`-separated: the article's key.
     pub path: String,
-    /// blake3 of the file's bytes (hex): detects edits and renames.
-    pub hash: String,
+    /// blake3 of the file's bytes: detects edits and renames.
+    pub hash: blake3::Hash,
     pub title: String,
     pub date: Option<RawDate>,
     pub updated: Option<RawDate>,
@@ -542,7 +542,7 @@ impl Loader {
                 "skipped: binary file",
             ));
         }
-        let hash = blake3::hash(&bytes).to_hex().to_string();
+        let hash = blake3::hash(&bytes);
         let decoded = text::decode_owned(bytes, format == Format::Html);
         let mut warnings = Vec::new();
         if decoded.had_errors {
@@ -570,7 +570,7 @@ impl Loader {
     fn finish(
         &self,
         rel: &str,
-        hash: String,
+        hash: blake3::Hash,
         p: Parsed,
         mut warnings: Vec<String>,
     ) -> Result<Document, Skipped> {

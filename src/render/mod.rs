@@ -277,7 +277,7 @@ pub(crate) mod tests {
             categories: vec![Term::shared("Industry trends")],
             tags: vec![Term::shared("新闻"), Term::shared("cyber")],
             link: None,
-            hash: "h".into(),
+            hash: blake3::hash(b"h"),
         }
     }
 
