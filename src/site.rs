@@ -66,9 +66,8 @@ pub struct Rendered {
     pub tag: String,
     /// Unix seconds; never goes backwards for a route.
     pub last_modified: i64,
-    /// The feed's own URL, for `Link: <…>; rel="self"`.
-    pub self_url: Option<String>,
-    /// Header values made once per version, not per request.
+    /// Header values made once per version, not per request (with a feed's own URL as
+    /// `Link: <…>; rel="self"`).
     pub headers: Headers,
 }
 
@@ -139,7 +138,6 @@ impl Rendered {
             headers: Headers::new(&tag, last_modified, self_url.as_deref()),
             tag,
             last_modified,
-            self_url,
         }
     }
 
@@ -151,7 +149,6 @@ impl Rendered {
             headers: Headers::new(&tag, last_modified, None),
             tag,
             last_modified,
-            self_url: None,
         }
     }
 
