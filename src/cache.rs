@@ -98,13 +98,9 @@ impl Entry {
         if self.record != record_check(&rec.id, &rec.slug, &rec.hash) {
             return false;
         }
-        if a.id.is_empty() {
-            a.id = rec.id.clone();
-        }
-        a.state_id = rec.id.clone();
-        a.slug = rec.slug.clone();
+        let explicit_id = !a.id.is_empty();
+        a.take_record(path, rec, explicit_id);
         a.hash = rec.hash;
-        a.path = path.clone();
         true
     }
 }

@@ -1238,14 +1238,7 @@ fn finish(l: Loaded, key: &Arc<str>, rec: &Record, cfg: &Config, now: i64) -> Ar
         // Rare (renamed while herald was not running): a copy is fine.
         *a = site::pack_article(a.clone(), cfg);
     }
-    a.state_id = rec.id.clone();
-    if !l.explicit_id {
-        a.id = rec.id.clone();
-    }
-    a.slug = rec.slug.clone();
-    // One string for the path, shared with the record and stamp maps' keys.
-    a.path = key.clone();
-
+    a.take_record(key, rec, l.explicit_id);
     arc
 }
 

@@ -359,6 +359,18 @@ impl Article {
         }
     }
 
+    /// Takes what its state record gives it: the state id (also the entry id unless the
+    /// article has an explicit one), the slug, and the record map's `path` string (one
+    /// string for the path, shared with the record and stamp maps' keys).
+    pub fn take_record(&mut self, path: &Arc<str>, rec: &crate::state::Record, explicit_id: bool) {
+        self.state_id = rec.id.clone();
+        if !explicit_id {
+            self.id = rec.id.clone();
+        }
+        self.slug = rec.slug.clone();
+        self.path = path.clone();
+    }
+
     /// Turns a packed article back into one with its body and summary in memory (to render
     /// its page again).
     pub fn unpack(&mut self) {
