@@ -23,9 +23,10 @@ use crate::cache::{self, Stamp};
 use crate::config::Config;
 use crate::content::{self, Document, Loader, Skipped};
 use crate::dates::RawDate;
+use crate::feed_cache::{self, FeedCache, LazyFeed};
 use crate::index::Index;
 use crate::metrics::Metrics;
-use crate::model::{Article, Content};
+use crate::model::{Article, Content, PageTag};
 use crate::pages::PageStore;
 use crate::render::{self, Kind, Pages};
 use crate::site::{self, body_tag, ArticlePages, BySlug, Rendered, Routes, Snapshot};
@@ -118,6 +119,8 @@ pub struct Engine {
     preloaded: Option<anyhow::Result<Preloaded>>,
     /// Feeds in the last snapshot (each format counted).
     feeds: usize,
+    /// Rendered term feeds (shared by every snapshot's term-feed routes).
+    feed_cache: Arc<FeedCache>,
     epoch: DateTime<FixedOffset>,
     generation: u64,
     last_change: i64,
@@ -190,6 +193,10 @@ impl Engine {
             pages,
             preloaded: None,
             feeds: 0,
+            feed_cache: Arc::new(FeedCache::new(
+                feed_cache::DEFAULT_CAPACITY,
+                metrics.clone(),
+            )),
             epoch,
             generation: 0,
             last_change: now,
@@ -940,27 +947,48 @@ impl Engine {
             affected.extend(a.tags.iter().map(|t| format!("tags/{}", t.slug)));
         }
         let live_keys: HashSet<&str> = specs.iter().map(|s| s.key.as_str()).collect();
-        // Feeds in parallel (each renders three formats).
-        let feed_pages: Vec<Pages> = specs
-            .par_iter()
-            .filter(|spec| full || affected.contains(&spec.key))
-            .map(|spec| {
-                let mut pages = Pages::new();
-                render::render_feed(spec, &cfg, &mut pages);
-                pages
-            })
-            .collect();
-        let mut pages = Pages::new();
-        for p in feed_pages {
-            pages.extend(p);
-        }
-        render::render_front(&views, &cfg, self.epoch, &mut pages);
         let mut removed: Vec<String> = Vec::new();
         for key in affected.iter().filter(|k| !live_keys.contains(k.as_str())) {
-            for ext in ["rss", "atom", "json"] {
+            for (ext, _) in render::FEED_FORMATS {
                 removed.push(format!("/{key}/feed.{ext}"));
             }
         }
+        drop(live_keys);
+        let feeds = specs.len() * render::FEED_FORMATS.len();
+        let (main, terms): (Vec<_>, Vec<_>) = specs
+            .into_iter()
+            .filter(|spec| full || affected.contains(&spec.key))
+            .partition(|spec| spec.key == "feed");
+        let mut pages = Pages::new();
+        for spec in &main {
+            render::render_feed(spec, &cfg, &mut pages);
+        }
+        render::render_front(&views, &cfg, self.epoch, &mut pages);
+        // Term feeds are published unrendered: a digest per format stands for the body.
+        let lazy: Vec<LazyRoute> = terms
+            .into_par_iter()
+            .flat_map_iter(|spec| {
+                let digests = render::FEED_FORMATS.map(|(ext, kind)| {
+                    let tag = PageTag::of_hash(&spec.digest(&self.fingerprint, kind));
+                    (format!("/{}", spec.path(ext)), kind, tag)
+                });
+                let updated = spec.entries.iter().map(|a| a.updated.timestamp()).max();
+                let feed = Arc::new(LazyFeed {
+                    spec: spec.into_owned(),
+                    cfg: cfg.clone(),
+                    cache: self.feed_cache.clone(),
+                });
+                digests
+                    .into_iter()
+                    .map(move |(route, kind, tag)| LazyRoute {
+                        route,
+                        kind,
+                        tag,
+                        updated,
+                        feed: feed.clone(),
+                    })
+            })
+            .collect();
         // Article pages are already rendered and packed: only the set of articles changes.
         let mut articles_by_slug = if full {
             ArticlePages::new()
@@ -988,20 +1016,27 @@ impl Engine {
         struct Prepared {
             route: String,
             kind: Kind,
-            body: Vec<u8>,
+            body: Result<Vec<u8>, (Arc<LazyFeed>, PageTag)>,
             tag: String,
             updated: Option<i64>,
         }
-        let prepared: Vec<Prepared> = pages
+        let mut prepared: Vec<Prepared> = pages
             .into_par_iter()
             .map(|(path, page)| Prepared {
                 route: format!("/{path}"),
                 kind: page.kind,
                 tag: body_tag(&page.body),
-                body: page.body,
+                body: Ok(page.body),
                 updated: page.updated.map(|u| u.timestamp()),
             })
             .collect();
+        prepared.extend(lazy.into_iter().map(|l| Prepared {
+            route: l.route,
+            kind: l.kind,
+            tag: l.tag.as_str().to_string(),
+            body: Err((l.feed, l.tag)),
+            updated: l.updated,
+        }));
         let mut routes: Routes = if full {
             Routes::new()
         } else {
@@ -1011,6 +1046,7 @@ impl Engine {
             routes.remove(r);
         }
         let mut warm: Vec<Arc<Rendered>> = Vec::new();
+        let mut prewarm: Vec<Arc<Rendered>> = Vec::new();
         let mut lm_updates = Vec::new();
         let mut rebuilt = 0;
         for Prepared {
@@ -1033,8 +1069,18 @@ impl Engine {
             self.route_lm.insert(route.clone(), (tag.clone(), lm));
             lm_updates.push((route.clone(), tag.clone(), lm));
             let self_url = kind.is_feed().then(|| cfg.url(&route));
-            let rendered = Arc::new(Rendered::from_parts(kind, body, tag, lm, self_url));
-            warm.push(rendered.clone());
+            let rendered = match body {
+                Ok(body) => {
+                    let r = Arc::new(Rendered::from_parts(kind, body, tag, lm, self_url));
+                    warm.push(r.clone());
+                    r
+                }
+                Err((feed, tag)) => {
+                    let r = Arc::new(Rendered::lazy(kind, feed, tag, lm, self_url));
+                    prewarm.push(r.clone());
+                    r
+                }
+            };
             routes.insert(route, rendered);
             rebuilt += 1;
         }
@@ -1060,8 +1106,6 @@ impl Engine {
         self.routes = routes;
         self.articles_by_slug = articles_by_slug;
         self.generation += 1;
-        // Every feed spec is published in three formats.
-        let feeds = specs.len() * 3;
         self.feeds = feeds;
         let snapshot = Snapshot {
             routes: self.routes.clone(),
@@ -1083,8 +1127,13 @@ impl Engine {
             .collect();
         self.cache_pending.extend(puts);
         self.flush_cache();
-        // Compress what readers poll (feeds, index, OPML) now, in the background.
-        rayon::spawn(move || warm.iter().for_each(|r| r.warm()));
+        // Compress what readers poll (feeds, index, OPML) now, in the background; then render
+        // the most popular of the changed term feeds into their cache.
+        let feed_cache = self.feed_cache.clone();
+        rayon::spawn(move || {
+            warm.iter().for_each(|r| r.warm());
+            feed_cache::prewarm(prewarm, &feed_cache);
+        });
         let took = started.elapsed();
         self.metrics.rebuild(took);
         self.metrics
@@ -1107,6 +1156,15 @@ impl Engine {
             systemd::status(&self.status());
         }
     }
+}
+
+/// A term feed's route in one format, published unrendered.
+struct LazyRoute {
+    route: String,
+    kind: Kind,
+    tag: PageTag,
+    updated: Option<i64>,
+    feed: Arc<LazyFeed>,
 }
 
 /// The persistent page store when the article cache can point into it, else a private one

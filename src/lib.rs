@@ -27,6 +27,7 @@ pub mod config;
 pub mod content;
 pub mod dates;
 pub mod engine;
+pub mod feed_cache;
 #[doc(hidden)]
 pub mod fuzz_support;
 pub mod http;

@@ -142,7 +142,7 @@ pub fn resolve_dates(
 
 /// A page's ETag tag (see [`crate::site::body_tag`]): 20 hex digits kept inline, so 100 000
 /// articles do not make 100 000 small allocations for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PageTag([u8; PageTag::LEN]);
 
 impl PageTag {
@@ -150,7 +150,12 @@ impl PageTag {
 
     /// The tag of a page's bytes.
     pub fn of(body: &[u8]) -> PageTag {
-        let hex = blake3::hash(body).to_hex();
+        PageTag::of_hash(&blake3::hash(body))
+    }
+
+    /// The tag of a digest (the same form as a page's).
+    pub fn of_hash(hash: &blake3::Hash) -> PageTag {
+        let hex = hash.to_hex();
         let mut tag = [0; PageTag::LEN];
         tag.copy_from_slice(&hex.as_bytes()[..PageTag::LEN]);
         PageTag(tag)
@@ -381,6 +386,54 @@ impl Article {
     }
 
     /// The site path of the article's own page.
+    /// Adds everything a feed entry shows of this article to a digest (see
+    /// [`crate::render::FeedSpec::digest`]). The body and summary of a packed article are
+    /// stood for by its page's tag, a hash of the page that holds both.
+    pub fn digest_into(&self, h: &mut blake3::Hasher) {
+        use crate::render::{date, field};
+        // Every field named, so a new one cannot be forgotten here.
+        let Article {
+            path,
+            id,
+            state_id: _,
+            slug,
+            title,
+            published,
+            updated,
+            authors,
+            summary,
+            content,
+            categories,
+            tags,
+            link,
+            hash,
+        } = self;
+        for s in [path, id, slug] {
+            field(h, s.as_bytes());
+        }
+        field(h, title.as_bytes());
+        date(h, published);
+        date(h, updated);
+        h.update(&(authors.len() as u64).to_le_bytes());
+        for p in authors {
+            field(h, p.name.as_bytes());
+            field(h, p.email.as_deref().unwrap_or("\0").as_bytes());
+        }
+        field(h, summary.as_bytes());
+        match content {
+            Content::Html(html) => field(h, html.as_bytes()),
+            Content::Packed { tag, .. } => field(h, tag.as_str().as_bytes()),
+        }
+        for terms in [categories, tags] {
+            h.update(&(terms.len() as u64).to_le_bytes());
+            for t in terms {
+                field(h, t.name.as_bytes());
+            }
+        }
+        field(h, link.as_deref().unwrap_or("\0").as_bytes());
+        h.update(hash.as_bytes());
+    }
+
     pub fn page_path(&self) -> String {
         format!("articles/{}.html", self.slug)
     }

@@ -1,6 +1,7 @@
 //! The served site: an immutable [`Snapshot`] of every route with its body, compressed
 //! variants, ETag and Last-Modified, built once per change and swapped atomically. Requests
-//! only read a snapshot: nothing is read from disk, parsed or rendered per request.
+//! only read a snapshot: nothing is read from disk or parsed per request, and only a category
+//! or tag feed missing from its cache is rendered (see [`crate::feed_cache`]).
 //!
 //! Feeds, the index and the OPML are kept as identity bodies with gzip and brotli variants
 //! made once per version. Article pages (one per article) are kept gzip-compressed only, in
@@ -14,11 +15,12 @@ use bytes::Bytes;
 use hyper::header::HeaderValue;
 
 use crate::config::Config;
+use crate::feed_cache::LazyFeed;
 use crate::model::{Article, Content, PageTag};
 use crate::render::{self, Kind};
 
 /// A content coding herald can send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Coding {
     Identity,
     Gzip,
@@ -44,6 +46,7 @@ impl Coding {
 }
 
 const ALL_CODINGS: &[Coding] = &[Coding::Brotli, Coding::Gzip, Coding::Identity];
+/// Article pages and term feeds (see [`crate::feed_cache`]).
 const PACKED_CODINGS: &[Coding] = &[Coding::Gzip, Coding::Identity];
 
 #[derive(Debug)]
@@ -55,6 +58,8 @@ enum Repr {
     },
     /// Only the gzip body is kept.
     Packed { gzip: Bytes },
+    /// A term feed: rendered when asked for, into its cache (`tag` is its digest's).
+    Lazy { feed: Arc<LazyFeed>, tag: PageTag },
 }
 
 /// One route's current representation.
@@ -152,11 +157,37 @@ impl Rendered {
         }
     }
 
+    /// A term feed in one format, rendered on first use (see [`crate::feed_cache`]); `tag`
+    /// is the digest tag of everything the body shows.
+    pub fn lazy(
+        kind: Kind,
+        feed: Arc<LazyFeed>,
+        tag: PageTag,
+        last_modified: i64,
+        self_url: Option<String>,
+    ) -> Rendered {
+        Rendered {
+            kind,
+            headers: Headers::new(tag.as_str(), last_modified, self_url.as_deref()),
+            tag: tag.as_str().to_string(),
+            repr: Repr::Lazy { feed, tag },
+            last_modified,
+        }
+    }
+
+    /// A term feed's spec and digest tag, for a representation made by [`Rendered::lazy`].
+    pub fn lazy_feed(&self) -> Option<(&LazyFeed, &PageTag)> {
+        match &self.repr {
+            Repr::Lazy { feed, tag } => Some((feed, tag)),
+            _ => None,
+        }
+    }
+
     /// The codings this representation can be sent in, best first.
     pub fn codings(&self) -> &'static [Coding] {
         match self.repr {
             Repr::Full { .. } => ALL_CODINGS,
-            Repr::Packed { .. } => PACKED_CODINGS,
+            Repr::Packed { .. } | Repr::Lazy { .. } => PACKED_CODINGS,
         }
     }
 
@@ -175,13 +206,22 @@ impl Rendered {
         match (&self.repr, coding) {
             (Repr::Full { identity, .. }, Coding::Identity) => identity.clone(),
             (Repr::Full { identity, gzip, .. }, Coding::Gzip) => {
-                gzip.get_or_init(|| compress_gzip(identity, 6)).clone()
+                gzip.get_or_init(|| compress(identity, coding)).clone()
             }
             (Repr::Full { identity, br, .. }, Coding::Brotli) => {
-                br.get_or_init(|| compress_brotli(identity)).clone()
+                br.get_or_init(|| compress(identity, coding)).clone()
             }
             (Repr::Packed { gzip }, Coding::Gzip) => gzip.clone(),
             (Repr::Packed { gzip }, _) => Bytes::from(gunzip(gzip)),
+            (Repr::Lazy { feed, tag }, _) => feed.body(self.kind, tag, coding),
+        }
+    }
+
+    /// An identity body in a coding.
+    pub fn encode(identity: Vec<u8>, coding: Coding) -> Bytes {
+        match coding {
+            Coding::Identity => exact(identity),
+            _ => compress(&identity, coding),
         }
     }
 
@@ -197,6 +237,15 @@ impl Rendered {
 fn exact(mut body: Vec<u8>) -> Bytes {
     body.shrink_to_fit();
     Bytes::from(body)
+}
+
+/// A body compressed in a coding (feeds: gzip level 6 or brotli; identity is a copy).
+pub fn compress(identity: &[u8], coding: Coding) -> Bytes {
+    match coding {
+        Coding::Identity => Bytes::copy_from_slice(identity),
+        Coding::Gzip => compress_gzip(identity, 6),
+        Coding::Brotli => compress_brotli(identity),
+    }
 }
 
 /// The opaque part of an ETag for a body.

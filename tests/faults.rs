@@ -26,12 +26,7 @@ fn entries(server: &TestServer) -> HashMap<String, String> {
 }
 
 fn metric(server: &TestServer, name: &str) -> f64 {
-    server
-        .get("/metrics")
-        .text()
-        .lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(-1.0)
+    server.metric(name)
 }
 
 #[test]

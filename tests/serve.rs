@@ -340,6 +340,64 @@ fn category_feed_follows_changes() {
     });
 }
 
+#[test]
+fn term_feeds_follow_edits_and_revalidate_without_rendering() {
+    let (site, server) = serve_site();
+    let path = site.content().join("tagged.md");
+    let write = |title: &str| {
+        let md = format!("---\ntitle: {title}\ntags: [Zebra Crossing]\n---\nBody of {title}.\n");
+        std::fs::write(&path, md).unwrap();
+    };
+    write("First take");
+    let feed = "/tags/zebra-crossing/feed.atom";
+    server.wait_until("tag feed appears", || server.get(feed).status == 200);
+    let first = server.get(feed);
+    assert!(first.text().contains("Body of First take"));
+    let etag = first.header("etag").unwrap().to_string();
+    // Feeds rendered right after publishing are done once the count stops moving.
+    let mut renders = server.metric("herald_feed_renders_total");
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = server.metric("herald_feed_renders_total");
+        if now == renders {
+            break;
+        }
+        renders = now;
+    }
+    assert!(renders >= 1.0);
+    for _ in 0..3 {
+        let r = server.request("GET", feed, &[("If-None-Match", &etag)]);
+        assert_eq!(r.status, 304);
+    }
+    assert_eq!(server.get(feed).body, first.body);
+    assert_eq!(
+        server.metric("herald_feed_renders_total"),
+        renders,
+        "a revalidation or a cached body rendered the feed again"
+    );
+    // Term feeds are offered gzip-compressed (brotli only for the main feeds).
+    let gz = server.request("GET", feed, &[("Accept-Encoding", "br, gzip")]);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let mut body = Vec::new();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_end(&mut body)
+        .unwrap();
+    assert_eq!(body, first.body);
+    // An edit: new body, new ETag, and the old ETag no longer revalidates.
+    write("Second take");
+    server.wait_until("tag feed follows the edit", || {
+        server.get(feed).text().contains("Body of Second take")
+    });
+    let second = server.get(feed);
+    assert_ne!(second.header("etag"), Some(etag.as_str()));
+    assert_eq!(
+        server
+            .request("GET", feed, &[("If-None-Match", &etag)])
+            .status,
+        200
+    );
+}
+
 /// Starts a Markdown file titled `title` and leaves it open, half written.
 fn start_writing(path: &std::path::Path, title: &str) -> std::fs::File {
     let mut f = std::fs::File::create(path).unwrap();
@@ -388,6 +446,9 @@ fn restart_keeps_ids_dates_and_last_modified() {
     let server = TestServer::start(&site, &[]);
     let before = server.get("/feed.atom");
     let before_rss = server.get("/feed.rss").text();
+    let tag_feed = "/tags/markdown/feed.json";
+    let before_tag = server.get(tag_feed);
+    assert_eq!(before_tag.status, 200);
     assert!(server.stop().success());
     let server = TestServer::start(&site, &[]);
     // Every article came from the article cache: no file was parsed again.
@@ -403,6 +464,18 @@ fn restart_keeps_ids_dates_and_last_modified() {
         after.header("last-modified")
     );
     assert_eq!(before_rss, server.get("/feed.rss").text());
+    let after_tag = server.get(tag_feed);
+    assert_eq!(
+        before_tag.body, after_tag.body,
+        "a restart changed a tag feed"
+    );
+    for h in ["etag", "last-modified"] {
+        assert_eq!(
+            before_tag.header(h),
+            after_tag.header(h),
+            "{h} of a tag feed"
+        );
+    }
     // Deleting an article while stopped: Last-Modified must not go backwards.
     assert!(server.stop().success());
     std::fs::remove_file(site.content().join("plain/note.txt")).unwrap();

@@ -72,6 +72,7 @@ pub struct Page {
 pub type Pages = BTreeMap<String, Page>;
 
 /// One feed's worth of entries, rendered three ways.
+#[derive(Debug)]
 pub struct FeedSpec<'a> {
     /// "" for the main feeds, else "categories/<slug>/" or "tags/<slug>/".
     pub dir: String,
@@ -85,7 +86,8 @@ pub struct FeedSpec<'a> {
     pub description: String,
     /// The HTML page the feed belongs to.
     pub html_url: String,
-    pub entries: &'a [Arc<Article>],
+    /// Borrowed from the index's views, or owned by a feed rendered on request.
+    pub entries: Cow<'a, [Arc<Article>]>,
     /// The feed's own updated time: its newest entry's, or the fallback when empty.
     pub updated: DateTime<FixedOffset>,
 }
@@ -102,6 +104,58 @@ impl FeedSpec<'_> {
     pub fn atom_id(&self, cfg: &Config) -> String {
         format!("tag:{}:{}", cfg.site.tag_authority, self.key)
     }
+
+    /// The same spec, owning its entries (a few reference counts, no copies of articles).
+    pub fn into_owned(self) -> FeedSpec<'static> {
+        FeedSpec {
+            entries: Cow::Owned(self.entries.into_owned()),
+            ..self
+        }
+    }
+
+    /// Identifies the bytes [`render_format`] gives for this spec in `kind` without rendering
+    /// them: a hash of everything it reads. `settings` stands for the configuration and the
+    /// renderer's version (the engine's render fingerprint). Equal digests, equal bytes; any
+    /// change to the feed, one of its entries or the settings gives another digest.
+    pub fn digest(&self, settings: &str, kind: Kind) -> blake3::Hash {
+        let mut h = blake3::Hasher::new();
+        let FeedSpec {
+            dir,
+            key,
+            title,
+            name,
+            total,
+            description,
+            html_url,
+            entries,
+            updated,
+        } = self;
+        for s in [settings, env!("CARGO_PKG_VERSION"), kind.as_str(), dir, key] {
+            field(&mut h, s.as_bytes());
+        }
+        for s in [title, name, description, html_url] {
+            field(&mut h, s.as_bytes());
+        }
+        h.update(&(*total as u64).to_le_bytes());
+        date(&mut h, updated);
+        for a in entries.iter() {
+            a.digest_into(&mut h);
+        }
+        h.finalize()
+    }
+}
+
+/// Adds a length-prefixed field to a digest (so "ab"+"c" and "a"+"bc" differ).
+pub(crate) fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// Adds a date with its offset to a digest.
+pub(crate) fn date(h: &mut blake3::Hasher, d: &DateTime<FixedOffset>) {
+    h.update(&d.timestamp().to_le_bytes());
+    h.update(&d.timestamp_subsec_nanos().to_le_bytes());
+    h.update(&d.offset().local_minus_utc().to_le_bytes());
 }
 
 /// Renders the whole site. `empty_updated` is used as the `updated` time of feeds with no
@@ -182,16 +236,34 @@ pub fn render_front(
 /// Each entry's body HTML and summary, in entry order.
 type Texts<'a> = [(Cow<'a, str>, Cow<'a, str>)];
 
+/// The three feed formats, with their file extensions.
+pub const FEED_FORMATS: [(&str, Kind); 3] = [
+    ("rss", Kind::Rss),
+    ("atom", Kind::Atom),
+    ("json", Kind::Json),
+];
+
+/// Renders one format of a feed (`kind` is RSS, Atom or JSON Feed).
+pub fn render_format(spec: &FeedSpec, cfg: &Config, kind: Kind) -> Vec<u8> {
+    let texts: Vec<_> = spec.entries.iter().map(|a| a.texts()).collect();
+    render_with(spec, &texts, cfg, kind)
+}
+
+fn render_with(spec: &FeedSpec, texts: &Texts, cfg: &Config, kind: Kind) -> Vec<u8> {
+    match kind {
+        Kind::Rss => rss::render(spec, texts, cfg),
+        Kind::Atom => atom::render(spec, texts, cfg),
+        _ => json::render(spec, texts, cfg),
+    }
+}
+
 /// Renders the three formats of one feed into `pages`.
 pub fn render_feed(spec: &FeedSpec, cfg: &Config, pages: &mut Pages) {
     let updated = spec.entries.iter().map(|a| a.updated).max();
     // Read once for the three formats (a packed article's page is decompressed for them).
     let texts: Vec<_> = spec.entries.iter().map(|a| a.texts()).collect();
-    for (ext, kind, body) in [
-        ("rss", Kind::Rss, rss::render(spec, &texts, cfg)),
-        ("atom", Kind::Atom, atom::render(spec, &texts, cfg)),
-        ("json", Kind::Json, json::render(spec, &texts, cfg)),
-    ] {
+    for (ext, kind) in FEED_FORMATS {
+        let body = render_with(spec, &texts, cfg, kind);
         pages.insert(
             spec.path(ext),
             Page {
@@ -226,7 +298,7 @@ pub fn feed_specs<'a>(
         total: views.total,
         description: cfg.site.description.clone(),
         html_url: cfg.url(""),
-        entries: head(&views.all),
+        entries: Cow::Borrowed(head(&views.all)),
         updated: newest(head(&views.all)),
     }];
     for (section, label, groups) in [
@@ -243,7 +315,7 @@ pub fn feed_specs<'a>(
                 total: g.total,
                 description: format!("{label} “{}” on {}", g.term.name, cfg.site.title),
                 html_url: format!("{}#{section}-{slug}", cfg.url("")),
-                entries,
+                entries: Cow::Borrowed(entries),
                 updated: newest(entries),
             });
         }
@@ -340,6 +412,46 @@ pub(crate) mod tests {
                         .unwrap_or_else(|e| panic!("{path}: {e}\n{text}"));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_digest_changes_with_anything_a_feed_shows() {
+        let spec = |a: Article| FeedSpec {
+            dir: "tags/x/".into(),
+            key: "tags/x".into(),
+            title: "T".into(),
+            name: "x".into(),
+            total: 1,
+            description: "d".into(),
+            html_url: "https://news.example.com/#tags-x".into(),
+            updated: a.updated,
+            entries: Cow::Owned(vec![Arc::new(a)]),
+        };
+        let base = || article("a.txt", "Title", 1);
+        let digest = |a: Article| spec(a).digest("settings", Kind::Atom);
+        let d0 = digest(base());
+        assert_eq!(d0, digest(base()), "equal inputs, equal digests");
+        assert_ne!(d0, spec(base()).digest("settings", Kind::Rss));
+        assert_ne!(d0, spec(base()).digest("other settings", Kind::Atom));
+        let mut more = spec(base());
+        more.total = 2;
+        assert_ne!(d0, more.digest("settings", Kind::Atom));
+        let changes: [fn(&mut Article); 9] = [
+            |a| a.title.push('!'),
+            |a| a.summary.push('!'),
+            |a| a.content = crate::model::Content::Html("<p>other</p>".into()),
+            |a| a.tags[0] = Term::shared("other"),
+            |a| a.authors[0].email = None,
+            |a| a.link = Some("https://elsewhere.example/".into()),
+            |a| a.updated += chrono::Duration::seconds(1),
+            |a| a.id = "tag:example.org,2026:other".into(),
+            |a| a.slug = "other".into(),
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut a = base();
+            change(&mut a);
+            assert_ne!(d0, digest(a), "change {i} kept the digest");
         }
     }
 

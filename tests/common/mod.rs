@@ -217,6 +217,15 @@ impl TestServer {
         http_request(self.addr, method, path, headers)
     }
 
+    /// A value from `/metrics` (-1 when it is missing).
+    pub fn metric(&self, name: &str) -> f64 {
+        self.get("/metrics")
+            .text()
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(-1.0)
+    }
+
     pub fn get(&self, path: &str) -> HttpResponse {
         self.request("GET", path, &[])
     }

@@ -1,0 +1,165 @@
+//! Category and tag feeds, rendered when first asked for and kept in a cache bounded by bytes.
+//!
+//! A site can have thousands of terms (scraped news carries free-text keywords), and every
+//! term has three feeds of up to `feed.entries` full-content entries: kept rendered and
+//! compressed, they would need gigabytes. So a term feed is published as its spec (a few
+//! strings and references to its entries) with an ETag and Last-Modified made from a digest
+//! of everything the feed shows ([`FeedSpec::digest`]): conditional requests are answered
+//! without rendering, and a body is rendered, compressed and cached on first use. Term feeds
+//! are sent gzip-compressed or as they are, never brotli: brotli's per-call tables (about a
+//! megabyte each) cost more time than a small feed and, over thousands of feeds, leave the
+//! allocator holding hundreds of megabytes; the main feeds, made once per change, have it. The most
+//! popular feeds are made right after publishing (see [`prewarm`]), so readers polling them
+//! never wait.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use hashlink::LinkedHashMap;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::model::PageTag;
+use crate::render::{self, FeedSpec, Kind};
+use crate::site::{Coding, Rendered};
+
+/// Bytes of term-feed bodies kept by default.
+pub const DEFAULT_CAPACITY: u64 = 32 << 20;
+
+/// Rendered term-feed bodies by (digest tag, coding), least recently used first.
+#[derive(Debug)]
+pub struct FeedCache {
+    inner: Mutex<Inner>,
+    capacity: u64,
+    /// Where the cache's size and renders are reported.
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: LinkedHashMap<(PageTag, Coding), Bytes>,
+    bytes: u64,
+}
+
+impl FeedCache {
+    pub fn new(capacity: u64, metrics: Arc<Metrics>) -> FeedCache {
+        FeedCache {
+            inner: Mutex::new(Inner::default()),
+            capacity,
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // The lock is never held across anything that can panic mid-update.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes of bodies held now.
+    pub fn bytes(&self) -> u64 {
+        self.lock().bytes
+    }
+
+    fn get(&self, key: &(PageTag, Coding)) -> Option<Bytes> {
+        let mut inner = self.lock();
+        let body = inner.entries.get(key)?.clone();
+        inner.entries.to_back(key);
+        Some(body)
+    }
+
+    fn insert(&self, key: (PageTag, Coding), body: Bytes) {
+        let len = body.len() as u64;
+        if len > self.capacity {
+            return;
+        }
+        let mut inner = self.lock();
+        inner.bytes += len;
+        if let Some(old) = inner.entries.insert(key, body) {
+            inner.bytes -= old.len() as u64;
+        }
+        while inner.bytes > self.capacity {
+            match inner.entries.pop_front() {
+                Some((_, old)) => inner.bytes -= old.len() as u64,
+                None => break,
+            }
+        }
+        self.metrics.feed_cache_bytes.store(inner.bytes, Relaxed);
+    }
+
+    fn rendered(&self) {
+        self.metrics.feed_renders.fetch_add(1, Relaxed);
+    }
+}
+
+/// One term feed as published: what it takes to render it, and where its bodies are kept.
+#[derive(Debug)]
+pub struct LazyFeed {
+    pub spec: FeedSpec<'static>,
+    pub cfg: Arc<Config>,
+    pub cache: Arc<FeedCache>,
+}
+
+impl LazyFeed {
+    /// The body of one format in one coding: from the cache, else rendered (and compressed)
+    /// now and cached. `tag` is the format's digest tag (the cache key).
+    pub fn body(&self, kind: Kind, tag: &PageTag, coding: Coding) -> Bytes {
+        let key = (*tag, coding);
+        if let Some(body) = self.cache.get(&key) {
+            return body;
+        }
+        let identity = render::render_format(&self.spec, &self.cfg, kind);
+        self.cache.rendered();
+        let body = Rendered::encode(identity, coding);
+        self.cache.insert(key, body.clone());
+        body
+    }
+
+    /// Renders a format and caches it gzip-compressed (what readers ask for).
+    fn warm(&self, kind: Kind, tag: &PageTag) {
+        self.body(kind, tag, Coding::Gzip);
+    }
+}
+
+/// Renders and caches term feeds, most popular first (by how many articles their term has),
+/// until they fill half the cache: the other half is for feeds asked for later.
+pub fn prewarm(mut feeds: Vec<Arc<Rendered>>, cache: &FeedCache) {
+    feeds.sort_by_key(|r| std::cmp::Reverse(r.lazy_feed().map_or(0, |(f, _)| f.spec.total)));
+    for r in feeds {
+        if cache.bytes() >= cache.capacity / 2 {
+            break;
+        }
+        if let Some((feed, tag)) = r.lazy_feed() {
+            feed.warm(r.kind, tag);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(n: u8) -> PageTag {
+        PageTag::of(&[n])
+    }
+
+    #[test]
+    fn cache_stays_within_its_capacity_and_drops_the_least_recently_used() {
+        let cache = FeedCache::new(100, Arc::default());
+        cache.insert((tag(1), Coding::Gzip), Bytes::from(vec![0; 40]));
+        cache.insert((tag(2), Coding::Gzip), Bytes::from(vec![0; 40]));
+        // Using 1 makes 2 the least recently used.
+        assert!(cache.get(&(tag(1), Coding::Gzip)).is_some());
+        cache.insert((tag(3), Coding::Gzip), Bytes::from(vec![0; 40]));
+        assert_eq!(cache.bytes(), 80);
+        assert!(cache.get(&(tag(2), Coding::Gzip)).is_none());
+        assert!(cache.get(&(tag(1), Coding::Gzip)).is_some());
+        assert!(cache.get(&(tag(3), Coding::Gzip)).is_some());
+        // Replacing an entry counts its size once; a body larger than the cache is not kept.
+        cache.insert((tag(3), Coding::Gzip), Bytes::from(vec![0; 10]));
+        assert_eq!(cache.bytes(), 50);
+        cache.insert((tag(4), Coding::Gzip), Bytes::from(vec![0; 101]));
+        assert_eq!(cache.bytes(), 50);
+        assert!(cache.get(&(tag(4), Coding::Gzip)).is_none());
+    }
+}
