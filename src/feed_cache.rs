@@ -115,22 +115,24 @@ impl LazyFeed {
         body
     }
 
-    /// Renders a format and caches it gzip-compressed (what readers ask for).
-    fn warm(&self, kind: Kind, tag: &PageTag) {
-        self.body(kind, tag, Coding::Gzip);
+    /// Renders a format and caches it gzip-compressed (what readers ask for); returns its size.
+    fn warm(&self, kind: Kind, tag: &PageTag) -> u64 {
+        self.body(kind, tag, Coding::Gzip).len() as u64
     }
 }
 
-/// Renders and caches term feeds, most popular first (by how many articles their term has),
-/// until they fill half the cache: the other half is for feeds asked for later.
+/// Renders and caches the term feeds a change touched, most popular first (by how many
+/// articles their term has), up to half the cache's capacity: the rest is for feeds asked
+/// for later. Older bodies make room by the cache's own order (least recently used first).
 pub fn prewarm(mut feeds: Vec<Arc<Rendered>>, cache: &FeedCache) {
     feeds.sort_by_key(|r| std::cmp::Reverse(r.lazy_feed().map_or(0, |(f, _)| f.spec.total)));
+    let mut warmed = 0;
     for r in feeds {
-        if cache.bytes() >= cache.capacity / 2 {
+        if warmed >= cache.capacity / 2 {
             break;
         }
         if let Some((feed, tag)) = r.lazy_feed() {
-            feed.warm(r.kind, tag);
+            warmed += feed.warm(r.kind, tag);
         }
     }
 }
@@ -141,6 +143,53 @@ mod tests {
 
     fn tag(n: u8) -> PageTag {
         PageTag::of(&[n])
+    }
+
+    fn term_feed(total: usize, name: &str, cache: &Arc<FeedCache>) -> Arc<Rendered> {
+        let a = crate::render::tests::article(&format!("{name}.txt"), name, 1);
+        let spec = FeedSpec {
+            dir: format!("tags/{name}/"),
+            key: format!("tags/{name}"),
+            title: name.into(),
+            name: name.into(),
+            total,
+            description: String::new(),
+            html_url: "https://news.example.com/".into(),
+            updated: a.updated,
+            entries: std::borrow::Cow::Owned(vec![Arc::new(a)]),
+        };
+        let tag = PageTag::of_hash(&spec.digest("settings", Kind::Atom));
+        let feed = LazyFeed {
+            spec,
+            cfg: Arc::new(crate::render::tests::config()),
+            cache: cache.clone(),
+        };
+        Arc::new(Rendered::lazy(Kind::Atom, Arc::new(feed), tag, 0, None))
+    }
+
+    #[test]
+    fn prewarm_renders_the_most_popular_changed_feeds_even_into_a_full_cache() {
+        let probe = Arc::new(FeedCache::new(1 << 20, Arc::default()));
+        let size = term_feed(1, "popular", &probe).body(Coding::Gzip).len() as u64;
+        // Room for two such bodies, so prewarming stops after one (half the capacity).
+        let cache = Arc::new(FeedCache::new(2 * size, Arc::default()));
+        cache.insert((tag(9), Coding::Gzip), Bytes::from(vec![0; size as usize]));
+        let rare = term_feed(1, "rare", &cache);
+        let popular = term_feed(9, "popular", &cache);
+        prewarm(vec![rare.clone(), popular.clone()], &cache);
+        let cached = |r: &Rendered| {
+            let (_, tag) = r.lazy_feed().unwrap();
+            cache.get(&(*tag, Coding::Gzip)).is_some()
+        };
+        assert!(cached(&popular), "the most popular feed was not prewarmed");
+        assert!(!cached(&rare), "prewarming went past half the cache");
+        // What is cached is what a request would have rendered.
+        let direct = crate::render::render_format(
+            &popular.lazy_feed().unwrap().0.spec,
+            &crate::render::tests::config(),
+            Kind::Atom,
+        );
+        assert_eq!(popular.body(Coding::Identity), direct);
     }
 
     #[test]
