@@ -12,8 +12,9 @@
 //! popular feeds are made right after publishing (see [`prewarm`]), so readers polling them
 //! never wait.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
@@ -36,10 +37,15 @@ pub struct FeedCache {
     metrics: Arc<Metrics>,
 }
 
+type Key = (PageTag, Coding);
+
 #[derive(Debug, Default)]
 struct Inner {
-    entries: LinkedHashMap<(PageTag, Coding), Bytes>,
+    entries: LinkedHashMap<Key, Bytes>,
     bytes: u64,
+    /// Bodies being rendered now: a request for one waits for it instead of rendering it
+    /// again (a change makes every reader of a popular feed ask at about the same time).
+    pending: HashMap<Key, Arc<OnceLock<Bytes>>>,
 }
 
 impl FeedCache {
@@ -61,19 +67,57 @@ impl FeedCache {
         self.lock().bytes
     }
 
-    fn get(&self, key: &(PageTag, Coding)) -> Option<Bytes> {
+    #[cfg(test)]
+    fn get(&self, key: &Key) -> Option<Bytes> {
         let mut inner = self.lock();
         let body = inner.entries.get(key)?.clone();
         inner.entries.to_back(key);
         Some(body)
     }
 
-    fn insert(&self, key: (PageTag, Coding), body: Bytes) {
+    /// A cached body, or the slot where it is (being) made.
+    fn lookup(&self, key: &Key) -> Result<Bytes, Arc<OnceLock<Bytes>>> {
+        let mut inner = self.lock();
+        if let Some(body) = inner.entries.get(key).cloned() {
+            inner.entries.to_back(key);
+            return Ok(body);
+        }
+        Err(inner.pending.entry(*key).or_default().clone())
+    }
+
+    /// The body of `key` or, when nobody has it, `make`'s (made once however many ask).
+    fn get_or_make(&self, key: Key, make: impl FnOnce() -> Bytes) -> Bytes {
+        let slot = match self.lookup(&key) {
+            Ok(body) => return body,
+            Err(slot) => slot,
+        };
+        let mut made = false;
+        let body = slot
+            .get_or_init(|| {
+                made = true;
+                self.metrics.feed_renders.fetch_add(1, Relaxed);
+                make()
+            })
+            .clone();
+        if made {
+            let mut inner = self.lock();
+            inner.pending.remove(&key);
+            self.insert_locked(&mut inner, key, body.clone());
+        }
+        body
+    }
+
+    #[cfg(test)]
+    fn insert(&self, key: Key, body: Bytes) {
+        let mut inner = self.lock();
+        self.insert_locked(&mut inner, key, body);
+    }
+
+    fn insert_locked(&self, inner: &mut Inner, key: Key, body: Bytes) {
         let len = body.len() as u64;
         if len > self.capacity {
             return;
         }
-        let mut inner = self.lock();
         inner.bytes += len;
         if let Some(old) = inner.entries.insert(key, body) {
             inner.bytes -= old.len() as u64;
@@ -85,10 +129,6 @@ impl FeedCache {
             }
         }
         self.metrics.feed_cache_bytes.store(inner.bytes, Relaxed);
-    }
-
-    fn rendered(&self) {
-        self.metrics.feed_renders.fetch_add(1, Relaxed);
     }
 }
 
@@ -104,15 +144,9 @@ impl LazyFeed {
     /// The body of one format in one coding: from the cache, else rendered (and compressed)
     /// now and cached. `tag` is the format's digest tag (the cache key).
     pub fn body(&self, kind: Kind, tag: &PageTag, coding: Coding) -> Bytes {
-        let key = (*tag, coding);
-        if let Some(body) = self.cache.get(&key) {
-            return body;
-        }
-        let identity = render::render_format(&self.spec, &self.cfg, kind);
-        self.cache.rendered();
-        let body = Rendered::encode(identity, coding);
-        self.cache.insert(key, body.clone());
-        body
+        self.cache.get_or_make((*tag, coding), || {
+            Rendered::encode(render::render_format(&self.spec, &self.cfg, kind), coding)
+        })
     }
 
     /// Renders a format and caches it gzip-compressed (what readers ask for); returns its size.
@@ -190,6 +224,28 @@ mod tests {
             Kind::Atom,
         );
         assert_eq!(popular.body(Coding::Identity), direct);
+    }
+
+    #[test]
+    fn concurrent_requests_for_one_missing_body_render_it_once() {
+        let metrics = Arc::new(Metrics::default());
+        let cache = FeedCache::new(1 << 20, metrics.clone());
+        let started = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    started.wait();
+                    let body = cache.get_or_make((tag(1), Coding::Gzip), || {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        Bytes::from_static(b"body")
+                    });
+                    assert_eq!(body, "body");
+                });
+            }
+        });
+        assert_eq!(metrics.feed_renders.load(Relaxed), 1);
+        assert_eq!(cache.bytes(), 4);
+        assert!(cache.lock().pending.is_empty());
     }
 
     #[test]
