@@ -579,32 +579,54 @@ impl Engine {
             }
         }
         let t_load = Instant::now();
-        // In chunks, each one's pages moved to the page store before the next is parsed:
-        // the heap never holds more than a chunk of pages.
+        // In chunks, each one's pages moved to the page store (by a helper thread) while the
+        // next is parsed: the heap never holds more than two chunks of pages, and the cores
+        // never wait for the writes.
         let mut loaded: Vec<Result<Loaded, Skipped>> = Vec::with_capacity(to_load.len());
         {
             let (loader, cfg, records) = (&self.loader, &*self.cfg, &self.records);
-            for chunk in to_load.chunks(LOAD_CHUNK) {
-                let mut part: Vec<Result<Loaded, Skipped>> = chunk
-                    .par_iter()
-                    .with_min_len(32)
-                    .map(|rel| {
-                        let doc = if scanned {
-                            loader.load_scanned(rel)
-                        } else {
-                            loader.load(rel)
-                        }?;
-                        Ok(prepare(doc, records.get(rel.as_str()), cfg, now))
-                    })
-                    .collect();
-                spill(
-                    &mut self.pages,
-                    part.iter_mut()
-                        .filter_map(|r| r.as_mut().ok())
-                        .filter_map(|l| Arc::get_mut(&mut l.article)),
-                );
-                loaded.extend(part);
-            }
+            // The store is here or with the thread writing the previous chunk.
+            let mut idle = Some(&mut self.pages);
+            std::thread::scope(|s| {
+                let mut spilling = None;
+                for chunk in to_load.chunks(LOAD_CHUNK) {
+                    let part: Vec<Result<Loaded, Skipped>> = chunk
+                        .par_iter()
+                        .with_min_len(32)
+                        .map(|rel| {
+                            let doc = if scanned {
+                                loader.load_scanned(rel)
+                            } else {
+                                loader.load(rel)
+                            }?;
+                            Ok(prepare(doc, records.get(rel.as_str()), cfg, now))
+                        })
+                        .collect();
+                    let mut store = match spilling.take() {
+                        Some(h) => {
+                            let (done, back) = join(h);
+                            loaded.extend(done);
+                            back
+                        }
+                        None => idle.take(),
+                    };
+                    spilling = Some(s.spawn(move || {
+                        let mut part = part;
+                        if let Some(store) = store.as_deref_mut() {
+                            spill(
+                                store,
+                                part.iter_mut()
+                                    .filter_map(|r| r.as_mut().ok())
+                                    .filter_map(|l| Arc::get_mut(&mut l.article)),
+                            );
+                        }
+                        (part, store)
+                    }));
+                }
+                if let Some(h) = spilling {
+                    loaded.extend(join(h).0);
+                }
+            });
         }
         debug!(
             files = to_load.len(),
@@ -1219,6 +1241,11 @@ fn spill<'a>(store: &mut Option<PageStore>, articles: impl Iterator<Item = &'a m
             *store = None;
         }
     }
+}
+
+/// A scoped thread's result; its panic goes on in the caller.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
 /// A parsed file, already an article with its page packed, waiting for its record.
