@@ -691,8 +691,8 @@ impl Engine {
             self.stamps.insert(article.path.clone(), st);
             from_cache.push(article);
         }
-        for w in self.index.insert_all(from_cache) {
-            warn!("{w}");
+        for (path, w) in self.index.insert_all(from_cache) {
+            warn!(path = %path, "{w}");
         }
         for rel in &gone {
             cache_ops.push(cache::Op::Delete(rel.clone()));
@@ -718,8 +718,8 @@ impl Engine {
                     Some(finish(l, key, rec, cfg, now))
                 })
                 .collect();
-            for w in self.index.insert_all(finished) {
-                warn!("{w}");
+            for (path, w) in self.index.insert_all(finished) {
+                warn!(path = %path, "{w}");
             }
             // Everything in the index is new.
             changed.extend(self.index.articles().map(|a| (None, Some(a.clone()))));

@@ -207,12 +207,15 @@ impl Index {
 
     /// Inserts many articles; into an empty index (a start) it builds every view in one
     /// pass over sorted input instead of one tree insertion per article and view. Returns
-    /// the warnings [`Index::insert`] would.
-    pub fn insert_all(&mut self, mut articles: Vec<Arc<Article>>) -> Vec<String> {
+    /// the warnings [`Index::insert`] would, each with its article's path.
+    pub fn insert_all(&mut self, mut articles: Vec<Arc<Article>>) -> Vec<(Arc<str>, String)> {
         if !self.is_empty() {
             return articles
                 .into_iter()
-                .filter_map(|a| self.insert(a).1)
+                .filter_map(|a| {
+                    let path = a.path.clone();
+                    self.insert(a).1.map(|w| (path, w))
+                })
                 .collect();
         }
         // Path order decides which of two articles keeps a contested explicit id, as when
@@ -227,9 +230,9 @@ impl Index {
                 false
             }
         });
-        let warnings: Vec<String> = articles
+        let warnings: Vec<(Arc<str>, String)> = articles
             .iter_mut()
-            .filter_map(|a| self.claim_id(a))
+            .filter_map(|a| self.claim_id(a).map(|w| (a.path.clone(), w)))
             .collect();
         // Sorted once, on every core; each group then gets its members already in order, and
         // building a set from sorted input costs one pass.
@@ -376,7 +379,8 @@ mod tests {
         let mut sorted = make();
         sorted.sort_by(|a, b| a.path.cmp(&b.path));
         for a in sorted {
-            warnings_one.extend(one.insert(a).1);
+            let path: Arc<str> = a.path.clone();
+            warnings_one.extend(one.insert(a).1.map(|w| (path, w)));
         }
         let mut all = Index::new();
         let warnings_all = all.insert_all(make().into_iter().map(Arc::new).collect());

@@ -3,6 +3,7 @@
 //! Used by `build`, `check` and `serve`'s initial scan, so all three see the same articles.
 
 use foldhash::HashMap;
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -20,7 +21,7 @@ pub struct Ingested {
     /// Files that did not become entries, sorted by path.
     pub skipped: Vec<Skipped>,
     /// Problems with articles that were still used: (path, message), sorted by path.
-    pub warnings: Vec<(String, String)>,
+    pub warnings: Warnings,
 }
 
 /// Loads scanned paths in parallel (the scan already applied the symlink policy). Results
@@ -68,29 +69,43 @@ pub fn full(
     })
 }
 
+/// Warnings with the path they are about.
+type Warnings = Vec<(String, String)>;
+
 /// Joins documents with their records into an index, in path order (so which of two
 /// articles keeps a contested explicit id is deterministic).
 pub fn assemble(
     mut docs: Vec<Document>,
-    records: &HashMap<std::sync::Arc<str>, Record>,
+    records: &HashMap<Arc<str>, Record>,
     cfg: &Config,
     now: DateTime<Utc>,
-) -> (Index, Vec<(String, String)>) {
+) -> (Index, Warnings) {
+    // Articles are made on every core; `insert_all` then claims explicit ids in path order.
     docs.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut index = Index::new();
-    let mut warnings = Vec::new();
-    for doc in docs {
-        let Some(rec) = records.get(doc.path.as_str()) else {
+    let made: Vec<(Arc<Article>, Warnings)> = docs
+        .into_par_iter()
+        .filter_map(|mut doc| {
             // sync_all returns a record for every document it was given.
-            continue;
-        };
-        let path = doc.path.clone();
-        warnings.extend(doc.warnings.iter().map(|w| (path.clone(), w.clone())));
-        let (article, more) = Article::new(doc, rec, cfg.site.timezone, now);
-        warnings.extend(more.into_iter().map(|w| (path.clone(), w)));
-        if let (_, Some(w)) = index.insert(article) {
-            warnings.push((path, w));
-        }
+            let rec = records.get(doc.path.as_str())?;
+            let mut warnings: Warnings = std::mem::take(&mut doc.warnings)
+                .into_iter()
+                .map(|w| (doc.path.clone(), w))
+                .collect();
+            let path = doc.path.clone();
+            let (article, more) = Article::new(doc, rec, cfg.site.timezone, now);
+            warnings.extend(more.into_iter().map(|w| (path.clone(), w)));
+            Some((Arc::new(article), warnings))
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    let mut articles = Vec::with_capacity(made.len());
+    for (article, w) in made {
+        articles.push(article);
+        warnings.extend(w);
+    }
+    let mut index = Index::new();
+    for (path, w) in index.insert_all(articles) {
+        warnings.push((path.to_string(), w));
     }
     warnings.sort();
     (index, warnings)

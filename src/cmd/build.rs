@@ -1,8 +1,10 @@
-//! `herald build --out DIR`: render the site once and write it to a directory. Same
-//! `render_site` as `serve`, so files and responses cannot drift apart.
+//! `herald build --out DIR`: render the site once and write it to a directory. The same
+//! renderers as `serve` (`render_lists`, `article_page`), so files and responses cannot
+//! drift apart.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use tracing::{info, warn};
@@ -10,6 +12,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use rayon::prelude::*;
 
+use crate::model::Article;
 use crate::render::{self, Page, Pages};
 use crate::state::State;
 use crate::{ingest, site_epoch};
@@ -32,44 +35,69 @@ pub fn run(cfg: &Config, out: &Path) -> anyhow::Result<()> {
     }
     let epoch = site_epoch(&state, now)?;
     let t1 = std::time::Instant::now();
-    let pages = render::render_site(&ingested.index, cfg, epoch);
-    tracing::debug!(ms = t1.elapsed().as_millis() as u64, "phase: render");
+    let lists = render::render_lists(&ingested.index, cfg, epoch);
+    tracing::debug!(ms = t1.elapsed().as_millis() as u64, "phase: render lists");
     let t2 = std::time::Instant::now();
-    write_site(&pages, out)?;
-    tracing::debug!(ms = t2.elapsed().as_millis() as u64, "phase: write");
+    let articles: Vec<&Arc<Article>> = ingested.index.articles().collect();
+    let files = write_site(&lists, &articles, cfg, out)?;
+    tracing::debug!(
+        ms = t2.elapsed().as_millis() as u64,
+        "phase: render and write"
+    );
     info!(
         out = %out.display(),
         articles = ingested.index.len(),
-        files = pages.len(),
+        files,
         skipped = ingested.skipped.len(),
         "site built"
     );
     Ok(())
 }
 
-/// Writes every page (temp file + rename, so a reader never sees half a file) and removes
-/// files herald wrote earlier that are no longer part of the site. Only herald's own paths
-/// are ever removed: `articles/`, `categories/`, `tags/` contents.
-pub fn write_site(pages: &Pages, out: &Path) -> anyhow::Result<()> {
+/// Writes the lists and every article's page, each rendered and written on any core (temp
+/// file + rename when replacing, so a reader never sees half a file), and removes files
+/// herald wrote earlier that are no longer part of the site. Only herald's own paths are
+/// ever removed: `articles/`, `categories/`, `tags/` contents. Returns how many files the
+/// site has.
+pub fn write_site(
+    lists: &Pages,
+    articles: &[&Arc<Article>],
+    cfg: &Config,
+    out: &Path,
+) -> anyhow::Result<usize> {
     // Into a folder that did not exist, every file is new: no need to look for old ones.
     let fresh = !out.exists();
     std::fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
     // Each folder once (10 000 article pages share one), then the files in parallel: most of
     // the cost is the file system's, per file.
-    let dirs: BTreeSet<PathBuf> = pages
+    let mut dirs: BTreeSet<PathBuf> = lists
         .keys()
         .filter_map(|p| out.join(p).parent().map(Path::to_path_buf))
         .collect();
+    dirs.insert(out.join("articles"));
     for dir in &dirs {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("failed to create {}", dir.display()))?;
     }
-    let files: Vec<(&String, &Page)> = pages.iter().collect();
+    let files: Vec<(&String, &Page)> = lists.iter().collect();
     files
         .par_iter()
         .with_min_len(64)
         .try_for_each(|(path, page)| write_page(&out.join(path), page, fresh))?;
-    remove_stale(pages, out)
+    // Article pages are made here rather than kept: the site never holds all of them.
+    let paths: Vec<String> = articles
+        .par_iter()
+        .with_min_len(64)
+        .map(|a| {
+            let path = a.page_path();
+            write_page(&out.join(&path), &render::article_page(a, cfg), fresh)?;
+            Ok(path)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut site: HashSet<&str> = lists.keys().map(String::as_str).collect();
+    site.extend(paths.iter().map(String::as_str));
+    remove_stale(&site, out)?;
+    Ok(site.len())
 }
 
 /// Writes one file unless it already holds these bytes.
@@ -97,7 +125,7 @@ fn write_page(dest: &Path, page: &Page, fresh: bool) -> anyhow::Result<()> {
 }
 
 /// Removes files herald wrote earlier that are no longer part of the site.
-fn remove_stale(pages: &Pages, out: &Path) -> anyhow::Result<()> {
+fn remove_stale(site: &HashSet<&str>, out: &Path) -> anyhow::Result<()> {
     for section in ["articles", "categories", "tags"] {
         let dir = out.join(section);
         if !dir.is_dir() {
@@ -107,7 +135,7 @@ fn remove_stale(pages: &Pages, out: &Path) -> anyhow::Result<()> {
             let entry = entry.with_context(|| format!("failed to read {}", dir.display()))?;
             let rel = entry.path().strip_prefix(out).unwrap_or(entry.path());
             let rel = rel.to_string_lossy().replace('\\', "/");
-            if entry.file_type().is_file() && !pages.contains_key(&rel) {
+            if entry.file_type().is_file() && !site.contains(rel.as_str()) {
                 std::fs::remove_file(entry.path()).with_context(|| {
                     format!("failed to remove stale {}", entry.path().display())
                 })?;

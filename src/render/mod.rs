@@ -161,6 +161,19 @@ pub(crate) fn date(h: &mut blake3::Hasher, d: &DateTime<FixedOffset>) {
 /// Renders the whole site. `empty_updated` is used as the `updated` time of feeds with no
 /// entries (the caller keeps it stable, e.g. when the state store was created).
 pub fn render_site(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOffset>) -> Pages {
+    let mut pages = render_lists(index, cfg, empty_updated);
+    let all: Vec<&Arc<Article>> = index.articles().collect();
+    let rendered: Vec<_> = all
+        .par_iter()
+        .map(|a| (a.page_path(), article_page(a, cfg)))
+        .collect();
+    pages.extend(rendered);
+    pages
+}
+
+/// Every file of the site but the article pages (one per article, see [`article_page`]):
+/// the feeds, `index.html` and `feeds.opml`.
+pub fn render_lists(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOffset>) -> Pages {
     let views = index.views(cfg.feed.entries);
     let specs = feed_specs(&views, cfg, empty_updated);
     let mut pages: Pages = specs
@@ -174,12 +187,6 @@ pub fn render_site(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOff
             a.extend(b);
             a
         });
-    let all: Vec<&Arc<Article>> = index.articles().collect();
-    let rendered: Vec<_> = all
-        .par_iter()
-        .map(|a| (a.page_path(), article_page(a, cfg)))
-        .collect();
-    pages.extend(rendered);
     render_front(&views, cfg, empty_updated, &mut pages);
     pages
 }
