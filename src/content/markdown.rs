@@ -5,6 +5,9 @@
 //! other generators' files carry many. Without a title, the first heading is the title.
 
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::{split_keywords, Body, Parsed};
@@ -38,9 +41,10 @@ struct Taxonomies {
     tags: Option<OneOrMany>,
 }
 
-/// Any scalar, so `title: 2015` or an unquoted TOML date are not errors.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// Any scalar, so `title: 2015` or an unquoted TOML date are not errors. Deserialised by
+/// [`ScalarVisitor`] (an untagged enum would buffer every value and try each variant in turn:
+/// a quarter of the front matter's time).
+#[derive(Debug)]
 enum Scalar {
     Datetime(toml::value::Datetime),
     Bool(bool),
@@ -73,11 +77,110 @@ impl Scalar {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 enum OneOrMany {
     Many(Vec<Scalar>),
     One(Scalar),
+}
+
+/// Takes whatever scalar the format has.
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string, number, boolean or date")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Int(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(i64::try_from(v).map_or(Scalar::Float(v as f64), Scalar::Int))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Float(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v))
+    }
+
+    /// A TOML date or time reaches a visitor as a one-entry map: its own type reads it.
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Scalar, A::Error> {
+        toml::value::Datetime::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(Scalar::Datetime)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// A list of scalars, or one scalar.
+struct OneOrManyVisitor;
+
+impl<'de> Visitor<'de> for OneOrManyVisitor {
+    type Value = OneOrMany;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list, or a string, number, boolean or date")
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+        let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(s) = seq.next_element()? {
+            all.push(s);
+        }
+        Ok(OneOrMany::Many(all))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<OneOrMany, E> {
+        ScalarVisitor.visit_bool(v).map(OneOrMany::One)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<OneOrMany, E> {
+        ScalarVisitor.visit_i64(v).map(OneOrMany::One)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<OneOrMany, E> {
+        ScalarVisitor.visit_u64(v).map(OneOrMany::One)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<OneOrMany, E> {
+        ScalarVisitor.visit_f64(v).map(OneOrMany::One)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+        ScalarVisitor.visit_str(v).map(OneOrMany::One)
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<OneOrMany, E> {
+        ScalarVisitor.visit_string(v).map(OneOrMany::One)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<OneOrMany, A::Error> {
+        ScalarVisitor.visit_map(map).map(OneOrMany::One)
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<OneOrMany, D::Error> {
+        d.deserialize_any(OneOrManyVisitor)
+    }
 }
 
 impl OneOrMany {
@@ -283,6 +386,29 @@ mod tests {
         let p = parse("---\ntitle: 2015\ndraft: yes\n---\nx").unwrap();
         assert_eq!(p.title.as_deref(), Some("2015"));
         assert!(p.draft);
+    }
+
+    #[test]
+    fn any_scalar_or_list_of_scalars_is_taken() {
+        let p =
+            parse("---\ntitle: 1.5\ntags: 42\ncategories: [x, 2, true]\nupdated:\n---\nb").unwrap();
+        assert_eq!(p.title.as_deref(), Some("1.5"));
+        assert_eq!(p.tags, ["42"]);
+        assert_eq!(p.categories, ["x", "2", "true"]);
+        assert_eq!(p.updated, None);
+        let p = parse("---\ntitle: 18446744073709551615\n---\nb").unwrap();
+        assert_eq!(p.title.as_deref(), Some("18446744073709552000"));
+        let p =
+            parse("+++\ntitle = 2015-12-24T10:00:00Z\ntags = [\"a\", 2016-01-01]\n+++\nb").unwrap();
+        assert_eq!(p.title.as_deref(), Some("2015-12-24T10:00:00Z"));
+        assert_eq!(p.tags, ["a", "2016-01-01"]);
+        for bad in [
+            "---\ntitle: [a]\n---\nb",
+            "---\ntags: [[a]]\n---\nb",
+            "---\ntitle: {a: 1}\n---\nb",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
