@@ -5,12 +5,14 @@
 //! compressed, they would need gigabytes. So a term feed is published as its spec (a few
 //! strings and references to its entries) with an ETag and Last-Modified made from a digest
 //! of everything the feed shows ([`FeedSpec::digest`]): conditional requests are answered
-//! without rendering, and a body is rendered, compressed and cached on first use. Term feeds
-//! are sent gzip-compressed or as they are, never brotli: brotli's per-call tables (about a
-//! megabyte each) cost more time than a small feed and, over thousands of feeds, leave the
-//! allocator holding hundreds of megabytes; the main feeds, made once per change, have it. The most
+//! without rendering, and a body is rendered, compressed and cached on first use. The most
 //! popular feeds are made right after publishing (see [`prewarm`]), so readers polling them
 //! never wait.
+//!
+//! Term feeds are sent gzip-compressed or as they are, never brotli: brotli's per-call tables
+//! (about a megabyte each) cost more time than a small feed takes to render and, over
+//! thousands of feeds, leave the allocator holding hundreds of megabytes. The main feeds,
+//! made once per change, have it.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;

@@ -10,6 +10,7 @@
 //! - `render`  — index → every output file as bytes (no I/O, no clock)
 //! - `engine`  — serve's single owner of index + state: applies changes, publishes snapshots
 //! - `site`    — the immutable snapshot HTTP reads: bodies, compressed variants, ETags
+//! - `feed_cache` — category and tag feeds: rendered on first request into a bounded cache
 //! - `pages`   — the page store: article pages in a mapped file, off the heap
 //! - `cache`   — the article cache: what a restart needs to skip unchanged files
 //! - `http`    — accept loop with limits, routes, content coding, conditional GET
