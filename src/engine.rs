@@ -1151,10 +1151,11 @@ impl Engine {
         self.flush_cache();
         // Compress what readers poll (feeds, index, OPML) now, in the background; then render
         // the most popular of the changed term feeds into their cache.
-        let feed_cache = self.feed_cache.clone();
+        let (feed_cache, generation) = (self.feed_cache.clone(), self.generation);
+        feed_cache.published(generation);
         rayon::spawn(move || {
             warm.iter().for_each(|r| r.warm());
-            feed_cache::prewarm(prewarm, &feed_cache);
+            feed_cache::prewarm(prewarm, &feed_cache, generation);
         });
         let took = started.elapsed();
         self.metrics.rebuild(took);

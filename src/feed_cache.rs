@@ -15,7 +15,7 @@
 //! made once per change, have it.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -35,6 +35,8 @@ pub const DEFAULT_CAPACITY: u64 = 32 << 20;
 pub struct FeedCache {
     inner: Mutex<Inner>,
     capacity: u64,
+    /// The generation of the latest snapshot: prewarming for an older one stops.
+    latest: AtomicU64,
     /// Where the cache's size and renders are reported.
     metrics: Arc<Metrics>,
 }
@@ -55,8 +57,14 @@ impl FeedCache {
         FeedCache {
             inner: Mutex::new(Inner::default()),
             capacity,
+            latest: AtomicU64::new(0),
             metrics,
         }
+    }
+
+    /// Notes that snapshot `generation` is published (see [`prewarm`]).
+    pub fn published(&self, generation: u64) {
+        self.latest.store(generation, Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -157,14 +165,16 @@ impl LazyFeed {
     }
 }
 
-/// Renders and caches the term feeds a change touched, most popular first (by how many
-/// articles their term has), up to half the cache's capacity: the rest is for feeds asked
-/// for later. Older bodies make room by the cache's own order (least recently used first).
-pub fn prewarm(mut feeds: Vec<Arc<Rendered>>, cache: &FeedCache) {
+/// Renders and caches the term feeds a change touched (snapshot `generation`), most popular
+/// first (by how many articles their term has), up to half the cache's capacity: the rest
+/// is for feeds asked for later. Older bodies make room by the cache's own order (least
+/// recently used first). Stops early once a newer snapshot is published: during a burst of
+/// changes only the last one's feeds are worth making.
+pub fn prewarm(mut feeds: Vec<Arc<Rendered>>, cache: &FeedCache, generation: u64) {
     feeds.sort_by_key(|r| std::cmp::Reverse(r.lazy_feed().map_or(0, |(f, _)| f.spec.total)));
     let mut warmed = 0;
     for r in feeds {
-        if warmed >= cache.capacity / 2 {
+        if warmed >= cache.capacity / 2 || cache.latest.load(Relaxed) != generation {
             break;
         }
         if let Some((feed, tag)) = r.lazy_feed() {
@@ -212,11 +222,15 @@ mod tests {
         cache.insert((tag(9), Coding::Gzip), Bytes::from(vec![0; size as usize]));
         let rare = term_feed(1, "rare", &cache);
         let popular = term_feed(9, "popular", &cache);
-        prewarm(vec![rare.clone(), popular.clone()], &cache);
         let cached = |r: &Rendered| {
             let (_, tag) = r.lazy_feed().unwrap();
             cache.get(&(*tag, Coding::Gzip)).is_some()
         };
+        // Prewarming for a snapshot that is no longer the latest makes nothing.
+        cache.published(2);
+        prewarm(vec![popular.clone()], &cache, 1);
+        assert!(!cached(&popular));
+        prewarm(vec![rare.clone(), popular.clone()], &cache, 2);
         assert!(cached(&popular), "the most popular feed was not prewarmed");
         assert!(!cached(&rare), "prewarming went past half the cache");
         // What is cached is what a request would have rendered.
