@@ -110,6 +110,8 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     pub max_connections: usize,
     pub shutdown_grace: Duration,
+    /// Bytes of category and tag feed bodies kept rendered (see `feed_cache`).
+    pub feed_cache_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -243,6 +245,7 @@ struct RawServer {
     #[serde(deserialize_with = "positive_usize")]
     max_connections: usize,
     shutdown_grace_ms: u64,
+    feed_cache_mb: u64,
 }
 
 impl Default for RawServer {
@@ -255,6 +258,7 @@ impl Default for RawServer {
             max_header_bytes: 16 * 1024,
             max_connections: 1024,
             shutdown_grace_ms: 10_000,
+            feed_cache_mb: 32,
         }
     }
 }
@@ -489,6 +493,8 @@ impl Config {
                 max_header_bytes: raw.server.max_header_bytes.max(1024),
                 max_connections: raw.server.max_connections,
                 shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
+                // More than the address space is as good as unlimited.
+                feed_cache_bytes: raw.server.feed_cache_mb.saturating_mul(1 << 20),
             },
             watch: WatchConfig {
                 mode: raw.watch.mode,
@@ -547,6 +553,7 @@ mod tests {
         assert_eq!(c.feed.entries, 50);
         assert_eq!(c.site.base_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(c.server.max_age, 300);
+        assert_eq!(c.server.feed_cache_bytes, 32 << 20);
         assert_eq!(c.url("/feed.atom"), "http://127.0.0.1:8080/feed.atom");
     }
 

@@ -173,6 +173,7 @@ impl Engine {
             .state_file()
             .parent()
             .and_then(|dir| open_pages(dir, &state, cache.is_some()));
+        let feed_cache = Arc::new(FeedCache::new(cfg.server.feed_cache_bytes, metrics.clone()));
         Engine {
             loader: Loader::new(&cfg),
             cfg,
@@ -193,10 +194,7 @@ impl Engine {
             pages,
             preloaded: None,
             feeds: 0,
-            feed_cache: Arc::new(FeedCache::new(
-                feed_cache::DEFAULT_CAPACITY,
-                metrics.clone(),
-            )),
+            feed_cache,
             epoch,
             generation: 0,
             last_change: now,

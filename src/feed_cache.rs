@@ -27,9 +27,6 @@ use crate::model::PageTag;
 use crate::render::{self, FeedSpec, Kind};
 use crate::site::{Coding, Rendered};
 
-/// Bytes of term-feed bodies kept by default.
-pub const DEFAULT_CAPACITY: u64 = 32 << 20;
-
 /// Rendered term-feed bodies by (digest tag, coding), least recently used first.
 #[derive(Debug)]
 pub struct FeedCache {
