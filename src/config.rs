@@ -468,11 +468,14 @@ impl Config {
                 tag_authority: site.tag_authority,
                 timezone: site.timezone,
             },
-            content_dir: o
-                .content
-                .clone()
-                .or(raw.content.dir)
-                .unwrap_or_else(|| PathBuf::from("content")),
+            // Absolute from here on (relative to the working directory, as given): the file
+            // watcher reports absolute paths, and they must be found inside it.
+            content_dir: absolute(
+                o.content
+                    .clone()
+                    .or(raw.content.dir)
+                    .unwrap_or_else(|| PathBuf::from("content")),
+            ),
             state_dir: o
                 .state_dir
                 .clone()
@@ -531,6 +534,11 @@ impl Config {
             .map(|d| d.to_string())
             .unwrap_or_else(|| "(defaults)".into())
     }
+}
+
+/// `path` made absolute against the working directory (as it is; symlinks are not resolved).
+fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 fn parse_raw(text: &str) -> Result<RawConfig, String> {

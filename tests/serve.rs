@@ -297,6 +297,27 @@ fn live_add_edit_rename_delete_and_new_folders() {
 }
 
 #[test]
+fn a_relative_content_dir_follows_changes() {
+    // As an operator runs it: from the site's folder, with `--content content`. The watcher
+    // reports absolute paths; they must still be found inside a content dir given relatively.
+    let site = Site::new("content", "serve.toml");
+    let cmd = site.command_with_content(&site.config, std::path::Path::new("content"));
+    let server = TestServer::start_command(cmd, &[]);
+    std::fs::write(
+        site.content().join("relative.md"),
+        "---\ntitle: Seen through a relative dir\n---\nx\n",
+    )
+    .unwrap();
+    server.wait_until("the new article is served", || {
+        atom(&server).contains("Seen through a relative dir")
+    });
+    std::fs::remove_file(site.content().join("relative.md")).unwrap();
+    server.wait_until("the article goes", || {
+        !atom(&server).contains("Seen through a relative dir")
+    });
+}
+
+#[test]
 fn new_files_with_one_title_arriving_together_get_their_own_pages() {
     let (site, server) = serve_site();
     let c = site.content();

@@ -57,11 +57,17 @@ impl Site {
     /// The herald command for this site (`config`, its content and state), in its dir, with
     /// no inherited systemd or logging environment.
     pub fn command(&self, config: &Path) -> Command {
+        self.command_with_content(config, &self.content())
+    }
+
+    /// Like [`Site::command`] with `--content` as given (a relative path is taken from the
+    /// site's dir, where herald runs).
+    pub fn command_with_content(&self, config: &Path, content: &Path) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.arg("--config")
             .arg(config)
             .arg("--content")
-            .arg(self.content())
+            .arg(content)
             .arg("--state-dir")
             .arg(self.state())
             .current_dir(self.dir.path())
@@ -168,9 +174,13 @@ impl TestServer {
     }
 
     pub fn start_with_config(site: &Site, config: &Path, args: &[&str]) -> TestServer {
+        Self::start_command(site.command(config), args)
+    }
+
+    /// Starts `herald serve --listen 127.0.0.1:0` from a prepared command.
+    pub fn start_command(mut command: Command, args: &[&str]) -> TestServer {
         use std::io::BufRead;
-        let mut child = site
-            .command(config)
+        let mut child = command
             .args(args)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "herald=debug")
