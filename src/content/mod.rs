@@ -613,7 +613,8 @@ impl Loader {
         };
         let summary = match p.summary.as_deref().map(clean_line) {
             Some(s) if !s.is_empty() => text::summarize(&s, self.summary_chars),
-            _ => text::summarize(&body_text, self.summary_chars),
+            // Text taken from parsed HTML or Markdown has its character references decoded.
+            _ => text::summarize(&text::xml_clean(&body_text), self.summary_chars),
         };
         let link = p.link.and_then(|l| {
             let l = clean_line(&l);
@@ -669,8 +670,14 @@ fn parse_date_field(
 
 /// One line of metadata: plain text (markup stripped), illegal characters gone, white
 /// space collapsed.
+/// One line of plain text: tags stripped, white space collapsed, only XML characters
+/// (stripping tags decodes character references, and `&#1;` is U+0001).
 fn clean_line(s: &str) -> String {
-    text::collapse_whitespace(&html::strip_tags(&text::xml_clean(s)))
+    let line = text::collapse_whitespace(&html::strip_tags(&text::xml_clean(s)));
+    match text::xml_clean(&line) {
+        std::borrow::Cow::Borrowed(_) => line,
+        std::borrow::Cow::Owned(clean) => clean,
+    }
 }
 
 /// An author keeps a trailing `<e-mail>` (not a tag); the rest is cleaned like any line.
@@ -771,6 +778,31 @@ mod tests {
         )
         .unwrap();
         Loader::new(&cfg)
+    }
+
+    #[test]
+    fn decoded_character_references_never_bring_back_illegal_characters() {
+        let loader = loader();
+        let docs = [
+            (
+                "<html><head><title>&#1;Title <b>x</b></title></head><body><p>&#2;x &#x1f; y</p></body></html>",
+                Format::Html,
+            ),
+            ("# T &#1; <b>t</b>\n\nBody &#2; text.\n", Format::Markdown),
+            ("---\ntitle: \"&#1<b>x</b>\"\ntags: [\"&#3<i>k</i>\"]\n---\nb &#4; c\n", Format::Markdown),
+        ];
+        for (text, format) in docs {
+            let d = loader.parse_bytes("a", text.as_bytes(), format).unwrap();
+            for s in [&d.title, &d.summary, &d.content_html]
+                .into_iter()
+                .chain(&d.tags)
+            {
+                assert!(
+                    s.chars().all(text::is_xml_char),
+                    "{format:?} {text:?} gave {s:?}"
+                );
+            }
+        }
     }
 
     #[test]
