@@ -117,9 +117,120 @@ pub(super) fn strip_tags(value: &str) -> std::borrow::Cow<'_, str> {
     if !has_tag {
         return std::borrow::Cow::Borrowed(value);
     }
+    if too_deep(value) {
+        // Not worth a parser's time (see `too_deep`): every `<…>` goes.
+        let mut out = String::with_capacity(value.len());
+        let mut rest = value;
+        while let Some(open) = rest.find('<') {
+            out.push_str(&rest[..open]);
+            rest = rest[open..]
+                .find('>')
+                .map_or("", |close| &rest[open + close + 1..]);
+            out.push(' ');
+        }
+        out.push_str(rest);
+        return std::borrow::Cow::Owned(out);
+    }
     let frag = Html::parse_fragment(value);
     std::borrow::Cow::Owned(visible_text(frag.root_element()))
 }
+
+/// How deep elements may nest before herald refuses to parse the HTML: the depth at which
+/// Chromium's parser stops nesting. No real article comes close.
+pub const MAX_DEPTH: usize = 512;
+
+/// True when `html` would open elements more than [`MAX_DEPTH`] deep. html5ever (under
+/// scraper and ammonia) checks scopes by walking the stack of open elements, so its time
+/// grows with the square of the depth: 100 000 nested `<div>`s, one megabyte, take over a
+/// minute. Counted in one pass and on the safe side for real pages: start tags minus end
+/// tags, leaving out void elements, elements whose end tag is optional (an unclosed `<p>`
+/// or `<li>` is closed by the next one), self-closed elements inside SVG or MathML,
+/// comments, and the text of script, style and the other raw-text elements.
+pub fn too_deep(html: &str) -> bool {
+    let b = html.as_bytes();
+    let (mut depth, mut foreign) = (0usize, 0usize);
+    let mut i = 0;
+    while let Some(lt) = memchr::memchr(b'<', &b[i..]) {
+        let at = i + lt + 1;
+        if b[at..].starts_with(b"!--") {
+            match memchr::memmem::find(&b[at..], b"-->") {
+                Some(end) => i = at + end + 3,
+                None => break,
+            }
+            continue;
+        }
+        let closing = b.get(at) == Some(&b'/');
+        let start = at + usize::from(closing);
+        let len = b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-')
+            .count();
+        if len == 0 || !b[start].is_ascii_alphabetic() {
+            i = at;
+            continue;
+        }
+        let name = &b[start..start + len];
+        let Some(gt) = memchr::memchr(b'>', &b[start + len..]) else {
+            break;
+        };
+        let end = start + len + gt + 1;
+        let self_closed = b[end - 2] == b'/';
+        let is = |names: &[&str]| {
+            names
+                .iter()
+                .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+        };
+        i = end;
+        if is(&["svg", "math"]) && !self_closed {
+            if closing {
+                foreign = foreign.saturating_sub(1);
+            } else {
+                foreign += 1;
+            }
+        }
+        if is(VOID) || is(OPTIONAL_END) || (self_closed && foreign > 0) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+            continue;
+        }
+        if is(RAW_TEXT) {
+            // Skip to this element's end tag: what is inside is text, not tags.
+            let mut close = Vec::with_capacity(len + 2);
+            close.extend_from_slice(b"</");
+            close.extend(name.iter().map(u8::to_ascii_lowercase));
+            let lower_from = |from: usize| {
+                b[from..]
+                    .windows(close.len())
+                    .position(|w| w.eq_ignore_ascii_case(&close))
+                    .map(|p| from + p)
+            };
+            match lower_from(end) {
+                Some(p) => i = p,
+                None => break,
+            }
+            continue;
+        }
+        depth += 1;
+        if depth > MAX_DEPTH {
+            return true;
+        }
+    }
+    false
+}
+
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param",
+    "source", "track", "wbr", "basefont", "bgsound", "frame", "image",
+];
+const OPTIONAL_END: &[&str] = &[
+    "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot",
+    "colgroup", "caption", "rb", "rt", "rtc", "rp", "html", "head", "body",
+];
+const RAW_TEXT: &[&str] = &[
+    "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript",
+];
 
 /// Text a reader would see: no script, style, template or noscript content.
 fn visible_text(el: ElementRef) -> String {
@@ -200,5 +311,48 @@ mod tests {
     fn garbage_does_not_panic() {
         let p = parse("<<<>>><title></title><meta content>");
         assert!(p.title.is_none());
+    }
+
+    #[test]
+    fn nesting_depth_is_counted_like_a_parser_would_nest() {
+        let n = MAX_DEPTH + 1;
+        let deep = |open: &str| open.repeat(n);
+        // Nested elements, however written.
+        for html in [
+            deep("<div>"),
+            deep("<DIV class='a>b'>"),
+            deep("<div/>"),
+            deep("<span><blockquote>"),
+            format!("<svg></svg>{}", deep("<div>")),
+        ] {
+            assert!(too_deep(&html), "{}", &html[..40]);
+        }
+        // What does not nest: closed elements, void elements, optional end tags, self-closed
+        // SVG, comments, script text, text that only looks like markup.
+        for html in [
+            "<div>x</div>".repeat(n),
+            deep("<br>") + &deep("<img src=x>") + &deep("<hr/>"),
+            deep("<p>x") + &deep("<li>y") + &deep("<tr><td>z"),
+            format!("<svg>{}</svg>", deep("<path d='M0'/>")),
+            format!("<!--{}-->", deep("<div>")),
+            format!(
+                "<script>{}</script><style>{}</style>",
+                deep("<div>"),
+                deep("<b>")
+            ),
+            deep("a < b <3 <<"),
+        ] {
+            assert!(!too_deep(&html), "{}", &html[..40]);
+        }
+        assert!(
+            !too_deep(&deep("<div>")[5..]),
+            "exactly the limit is allowed"
+        );
+    }
+
+    #[test]
+    fn deeply_nested_tags_in_a_line_are_stripped_without_a_parser() {
+        let line = format!("{}Title{}", "<b>".repeat(100_000), "</b>".repeat(100_000));
+        assert_eq!(strip_tags(&line).trim(), "Title");
     }
 }

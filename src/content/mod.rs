@@ -46,10 +46,12 @@ pub enum SkipReason {
     Unreadable,
     NoTitle,
     BadFrontMatter,
+    /// HTML (given, or made from Markdown) nested deeper than [`html::MAX_DEPTH`].
+    TooDeeplyNested,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 14] = [
+    pub const ALL: [SkipReason; 15] = [
         SkipReason::Hidden,
         SkipReason::TempFile,
         SkipReason::NotArticle,
@@ -64,6 +66,7 @@ impl SkipReason {
         SkipReason::Unreadable,
         SkipReason::NoTitle,
         SkipReason::BadFrontMatter,
+        SkipReason::TooDeeplyNested,
     ];
 
     /// The label used in `/metrics`.
@@ -83,6 +86,7 @@ impl SkipReason {
             SkipReason::Unreadable => "unreadable",
             SkipReason::NoTitle => "no_title",
             SkipReason::BadFrontMatter => "bad_front_matter",
+            SkipReason::TooDeeplyNested => "too_deeply_nested",
         }
     }
 
@@ -562,6 +566,7 @@ impl Loader {
             Format::Text => plain::parse(&text),
             Format::Markdown => markdown::parse(&text)
                 .map_err(|m| Skipped::new(rel, SkipReason::BadFrontMatter, m))?,
+            Format::Html if html::too_deep(&text) => return Err(too_deep(rel)),
             Format::Html => html::parse(&text),
         };
         self.finish(rel, hash, parsed, warnings)
@@ -607,6 +612,9 @@ impl Loader {
                 (html, start)
             }
             Body::Html { html, text } => {
+                if html::too_deep(&html) {
+                    return Err(too_deep(rel));
+                }
                 let clean = self.sanitizer.clean(&html).to_string();
                 (text::xml_clean(&clean).into_owned(), text)
             }
@@ -650,6 +658,17 @@ impl Loader {
             warnings,
         })
     }
+}
+
+fn too_deep(rel: &str) -> Skipped {
+    Skipped::new(
+        rel,
+        SkipReason::TooDeeplyNested,
+        format!(
+            "skipped: HTML nested more than {} elements deep",
+            html::MAX_DEPTH
+        ),
+    )
 }
 
 fn parse_date_field(
@@ -778,6 +797,37 @@ mod tests {
         )
         .unwrap();
         Loader::new(&cfg)
+    }
+
+    #[test]
+    fn html_nested_too_deep_for_a_parser_is_skipped() {
+        let loader = loader();
+        let n = 100_000;
+        let nested = format!("{}x{}", "<div>".repeat(n), "</div>".repeat(n));
+        let docs = [
+            (
+                format!("<html><head><title>T</title></head><body>{nested}</body></html>"),
+                Format::Html,
+            ),
+            (format!("---\ntitle: T\n---\n{nested}\n"), Format::Markdown),
+            // Markdown block quotes become nested HTML too.
+            (
+                format!("---\ntitle: T\n---\n{} x\n", ">".repeat(50_000)),
+                Format::Markdown,
+            ),
+        ];
+        for (text, format) in docs {
+            let e = loader
+                .parse_bytes("a", text.as_bytes(), format)
+                .unwrap_err();
+            assert_eq!(e.reason, SkipReason::TooDeeplyNested, "{format:?}");
+            assert!(e.reason.is_error());
+        }
+        // Real nesting is far below the limit.
+        let ok = "---\ntitle: T\n---\n> > > quoted\n\n- a\n  - b\n    - c\n";
+        assert!(loader
+            .parse_bytes("a", ok.as_bytes(), Format::Markdown)
+            .is_ok());
     }
 
     #[test]
