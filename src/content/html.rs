@@ -117,8 +117,8 @@ pub(super) fn strip_tags(value: &str) -> std::borrow::Cow<'_, str> {
     if !has_tag {
         return std::borrow::Cow::Borrowed(value);
     }
-    if too_deep(value) {
-        // Not worth a parser's time (see `too_deep`): every `<…>` goes.
+    if too_complex(value) {
+        // Not worth a parser's time (see `too_complex`): every `<…>` goes.
         let mut out = String::with_capacity(value.len());
         let mut rest = value;
         while let Some(open) = rest.find('<') {
@@ -139,14 +139,21 @@ pub(super) fn strip_tags(value: &str) -> std::borrow::Cow<'_, str> {
 /// Chromium's parser stops nesting. No real article comes close.
 pub const MAX_DEPTH: usize = 512;
 
-/// True when `html` would open elements more than [`MAX_DEPTH`] deep. html5ever (under
-/// scraper and ammonia) checks scopes by walking the stack of open elements, so its time
-/// grows with the square of the depth: 100 000 nested `<div>`s, one megabyte, take over a
-/// minute. Counted in one pass and on the safe side for real pages: start tags minus end
-/// tags, leaving out void elements, elements whose end tag is optional (an unclosed `<p>`
-/// or `<li>` is closed by the next one), self-closed elements inside SVG or MathML,
-/// comments, and the text of script, style and the other raw-text elements.
-pub fn too_deep(html: &str) -> bool {
+/// How many attributes one element may have before herald refuses to parse the HTML.
+pub const MAX_ATTRIBUTES: usize = 1024;
+
+/// True when parsing `html` would take html5ever (under scraper and ammonia) time out of
+/// all proportion to its size, which it does in two ways, both quadratic:
+/// - nesting: it checks scopes by walking the stack of open elements, so 100 000 nested
+///   `<div>`s (one megabyte) take over a minute; more than [`MAX_DEPTH`] is refused;
+/// - attributes: each is compared with the element's others, so one element with 300 000
+///   attributes takes 47 s; more than [`MAX_ATTRIBUTES`] on one element is refused.
+///
+/// Counted in one pass and on the safe side for real pages: start tags minus end tags,
+/// leaving out void elements, elements whose end tag is optional (an unclosed `<p>` or
+/// `<li>` is closed by the next one), self-closed elements inside SVG or MathML, comments,
+/// and the text of script, style and the other raw-text elements.
+pub fn too_complex(html: &str) -> bool {
     let b = html.as_bytes();
     let (mut depth, mut foreign) = (0usize, 0usize);
     let mut i = 0;
@@ -170,10 +177,12 @@ pub fn too_deep(html: &str) -> bool {
             continue;
         }
         let name = &b[start..start + len];
-        let Some(gt) = memchr::memchr(b'>', &b[start + len..]) else {
+        let Some((end, attributes)) = tag_end(b, start + len) else {
             break;
         };
-        let end = start + len + gt + 1;
+        if attributes > MAX_ATTRIBUTES {
+            return true;
+        }
         let self_closed = b[end - 2] == b'/';
         let is = |names: &[&str]| {
             names
@@ -218,6 +227,34 @@ pub fn too_deep(html: &str) -> bool {
         }
     }
     false
+}
+
+/// Where the tag whose attributes start at `from` ends (just past its `>`, quoted values
+/// respected) and how many attributes it has; None when it never ends.
+fn tag_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
+    let (mut attributes, mut quote) = (0, None);
+    // In a name, after its `=`, in an unquoted value.
+    let (mut in_name, mut after_eq, mut in_value) = (false, false, false);
+    for (k, &c) in b[from..].iter().enumerate() {
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            b'>' => return Some((from + k + 1, attributes)),
+            c if c.is_ascii_whitespace() => (in_name, in_value) = (false, false),
+            _ if in_value => {}
+            b'=' if in_name => (in_name, after_eq) = (false, true),
+            b'"' | b'\'' if after_eq => (quote, after_eq) = (Some(c), false),
+            _ if after_eq => (in_value, after_eq) = (true, false),
+            b'/' => in_name = false,
+            _ if !in_name => (attributes, in_name) = (attributes + 1, true),
+            _ => {}
+        }
+    }
+    None
 }
 
 const VOID: &[&str] = &[
@@ -325,7 +362,7 @@ mod tests {
             deep("<span><blockquote>"),
             format!("<svg></svg>{}", deep("<div>")),
         ] {
-            assert!(too_deep(&html), "{}", &html[..40]);
+            assert!(too_complex(&html), "{}", &html[..40]);
         }
         // What does not nest: closed elements, void elements, optional end tags, self-closed
         // SVG, comments, script text, text that only looks like markup.
@@ -342,12 +379,38 @@ mod tests {
             ),
             deep("a < b <3 <<"),
         ] {
-            assert!(!too_deep(&html), "{}", &html[..40]);
+            assert!(!too_complex(&html), "{}", &html[..40]);
         }
         assert!(
-            !too_deep(&deep("<div>")[5..]),
+            !too_complex(&deep("<div>")[5..]),
             "exactly the limit is allowed"
         );
+    }
+
+    #[test]
+    fn attributes_are_counted_per_element() {
+        let attrs = |n: usize| {
+            (0..n)
+                .map(|i| format!(" a{i}=\"v>/x\""))
+                .collect::<String>()
+        };
+        assert!(too_complex(&format!(
+            "<p{}>x</p>",
+            attrs(MAX_ATTRIBUTES + 1)
+        )));
+        assert!(too_complex(&format!(
+            "<p{}>",
+            " a".repeat(MAX_ATTRIBUTES + 1)
+        )));
+        assert!(!too_complex(&format!("<p{}>x</p>", attrs(MAX_ATTRIBUTES))));
+        // Many elements with a few attributes each; values with slashes, spaces, quotes.
+        let many = "<a href=/a/b/c/d/e/f/g/h title='x y z' data-x=\"1 2 3\" hidden>y</a>";
+        assert!(!too_complex(&many.repeat(10_000)));
+        let data = format!(
+            "<img src=\"data:image/png;base64,{}\">",
+            "QUJD/+".repeat(50_000)
+        );
+        assert!(!too_complex(&data));
     }
 
     #[test]

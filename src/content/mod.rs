@@ -46,8 +46,9 @@ pub enum SkipReason {
     Unreadable,
     NoTitle,
     BadFrontMatter,
-    /// HTML (given, or made from Markdown) nested deeper than [`html::MAX_DEPTH`].
-    TooDeeplyNested,
+    /// HTML (given, or made from Markdown) that would take its parser out of all proportion
+    /// to its size (see [`html::too_complex`]).
+    TooComplexHtml,
 }
 
 impl SkipReason {
@@ -66,7 +67,7 @@ impl SkipReason {
         SkipReason::Unreadable,
         SkipReason::NoTitle,
         SkipReason::BadFrontMatter,
-        SkipReason::TooDeeplyNested,
+        SkipReason::TooComplexHtml,
     ];
 
     /// The label used in `/metrics`.
@@ -86,7 +87,7 @@ impl SkipReason {
             SkipReason::Unreadable => "unreadable",
             SkipReason::NoTitle => "no_title",
             SkipReason::BadFrontMatter => "bad_front_matter",
-            SkipReason::TooDeeplyNested => "too_deeply_nested",
+            SkipReason::TooComplexHtml => "too_complex_html",
         }
     }
 
@@ -566,7 +567,7 @@ impl Loader {
             Format::Text => plain::parse(&text),
             Format::Markdown => markdown::parse(&text)
                 .map_err(|m| Skipped::new(rel, SkipReason::BadFrontMatter, m))?,
-            Format::Html if html::too_deep(&text) => return Err(too_deep(rel)),
+            Format::Html if html::too_complex(&text) => return Err(too_complex(rel)),
             Format::Html => html::parse(&text),
         };
         self.finish(rel, hash, parsed, warnings)
@@ -612,8 +613,8 @@ impl Loader {
                 (html, start)
             }
             Body::Html { html, text } => {
-                if html::too_deep(&html) {
-                    return Err(too_deep(rel));
+                if html::too_complex(&html) {
+                    return Err(too_complex(rel));
                 }
                 let clean = self.sanitizer.clean(&html).to_string();
                 (text::xml_clean(&clean).into_owned(), text)
@@ -642,6 +643,8 @@ impl Loader {
                 ));
             }
         }
+        let categories = capped(p.categories, "categories", &mut warnings);
+        let tags = capped(p.tags, "tags", &mut warnings);
         Ok(Document {
             path: rel.to_string(),
             hash,
@@ -651,8 +654,8 @@ impl Loader {
             authors: clean_list(p.authors, clean_author),
             summary,
             content_html,
-            categories: clean_list(p.categories, clean_line),
-            tags: clean_list(p.tags, clean_line),
+            categories,
+            tags,
             link,
             id,
             warnings,
@@ -660,13 +663,14 @@ impl Loader {
     }
 }
 
-fn too_deep(rel: &str) -> Skipped {
+fn too_complex(rel: &str) -> Skipped {
     Skipped::new(
         rel,
-        SkipReason::TooDeeplyNested,
+        SkipReason::TooComplexHtml,
         format!(
-            "skipped: HTML nested more than {} elements deep",
-            html::MAX_DEPTH
+            "skipped: HTML nested more than {} elements deep or with more than {} attributes on an element",
+            html::MAX_DEPTH,
+            html::MAX_ATTRIBUTES
         ),
     )
 }
@@ -712,6 +716,26 @@ fn clean_author(s: &str) -> String {
         }
     }
     clean_line(s)
+}
+
+/// Categories or tags one article may have: each is three feeds, and a file with 400 000
+/// keywords must not make a million routes.
+pub const MAX_TERMS: usize = 100;
+
+/// Cleaned names (see [`clean_list`]), at most [`MAX_TERMS`]; a warning says how many more
+/// there were.
+fn capped(mut names: Vec<String>, what: &str, warnings: &mut Vec<String>) -> Vec<String> {
+    // Only the first ones can be kept: no need to clean the rest.
+    let given = names.len();
+    names.truncate(MAX_TERMS * 4);
+    let mut clean = clean_list(names, clean_line);
+    if clean.len() > MAX_TERMS || given > MAX_TERMS * 4 {
+        clean.truncate(MAX_TERMS);
+        warnings.push(format!(
+            "only the first {MAX_TERMS} {what} are used ({given} given)"
+        ));
+    }
+    clean
 }
 
 /// Cleans names and drops empty ones and repeats (case-insensitively), keeping order.
@@ -800,7 +824,7 @@ mod tests {
     }
 
     #[test]
-    fn html_nested_too_deep_for_a_parser_is_skipped() {
+    fn html_too_complex_for_a_parser_is_skipped() {
         let loader = loader();
         let n = 100_000;
         let nested = format!("{}x{}", "<div>".repeat(n), "</div>".repeat(n));
@@ -815,12 +839,20 @@ mod tests {
                 format!("---\ntitle: T\n---\n{} x\n", ">".repeat(50_000)),
                 Format::Markdown,
             ),
+            // One element with 300 000 attributes.
+            (
+                format!(
+                    "<title>T</title><body><p{}>x</p></body>",
+                    " a=b".repeat(300_000)
+                ),
+                Format::Html,
+            ),
         ];
         for (text, format) in docs {
             let e = loader
                 .parse_bytes("a", text.as_bytes(), format)
                 .unwrap_err();
-            assert_eq!(e.reason, SkipReason::TooDeeplyNested, "{format:?}");
+            assert_eq!(e.reason, SkipReason::TooComplexHtml, "{format:?}");
             assert!(e.reason.is_error());
         }
         // Real nesting is far below the limit.
@@ -828,6 +860,34 @@ mod tests {
         assert!(loader
             .parse_bytes("a", ok.as_bytes(), Format::Markdown)
             .is_ok());
+    }
+
+    #[test]
+    fn an_article_has_at_most_max_terms_tags_and_categories() {
+        let loader = loader();
+        let many = (0..400_000)
+            .map(|i| format!("k{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = format!("Your present location:Home> T\nT\nNumber of visits: Date:2015-12-24\n    p\nTypeInfo: x\nKeywords for the information: {many}\n");
+        let d = loader
+            .parse_bytes("a.txt", text.as_bytes(), Format::Text)
+            .unwrap();
+        assert_eq!(d.tags.len(), MAX_TERMS);
+        assert_eq!(d.tags[0], "k0");
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.contains("only the first 100 tags")),
+            "{:?}",
+            d.warnings
+        );
+        let few = "---\ntitle: T\ntags: [a, b, A]\ncategories: [c]\n---\nx\n";
+        let d = loader
+            .parse_bytes("a.md", few.as_bytes(), Format::Markdown)
+            .unwrap();
+        assert_eq!((d.tags.len(), d.categories.len()), (2, 1));
+        assert!(d.warnings.is_empty());
     }
 
     #[test]
