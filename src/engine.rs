@@ -985,7 +985,7 @@ impl Engine {
         }
         render::render_front(&views, &cfg, self.epoch, &mut pages);
         // Term feeds are published unrendered: a digest per format stands for the body.
-        let lazy: Vec<LazyRoute> = terms
+        let lazy: Vec<Prepared> = terms
             .into_par_iter()
             .flat_map_iter(|spec| {
                 let digests = render::FEED_FORMATS.map(|(ext, kind)| {
@@ -998,15 +998,13 @@ impl Engine {
                     cfg: cfg.clone(),
                     cache: self.feed_cache.clone(),
                 });
-                digests
-                    .into_iter()
-                    .map(move |(route, kind, tag)| LazyRoute {
-                        route,
-                        kind,
-                        tag,
-                        updated,
-                        feed: feed.clone(),
-                    })
+                digests.into_iter().map(move |(route, kind, tag)| Prepared {
+                    route,
+                    kind,
+                    tag: tag.as_str().to_string(),
+                    body: Body::Lazy(feed.clone(), tag),
+                    updated,
+                })
             })
             .collect();
         // Article pages are already rendered and packed: only the set of articles changes.
@@ -1033,30 +1031,17 @@ impl Engine {
         );
         let t_prep = Instant::now();
 
-        struct Prepared {
-            route: String,
-            kind: Kind,
-            body: Result<Vec<u8>, (Arc<LazyFeed>, PageTag)>,
-            tag: String,
-            updated: Option<i64>,
-        }
         let mut prepared: Vec<Prepared> = pages
             .into_par_iter()
             .map(|(path, page)| Prepared {
                 route: format!("/{path}"),
                 kind: page.kind,
                 tag: body_tag(&page.body),
-                body: Ok(page.body),
+                body: Body::Rendered(page.body),
                 updated: page.updated.map(|u| u.timestamp()),
             })
             .collect();
-        prepared.extend(lazy.into_iter().map(|l| Prepared {
-            route: l.route,
-            kind: l.kind,
-            tag: l.tag.as_str().to_string(),
-            body: Err((l.feed, l.tag)),
-            updated: l.updated,
-        }));
+        prepared.extend(lazy);
         let mut routes: Routes = if full {
             Routes::new()
         } else {
@@ -1090,12 +1075,12 @@ impl Engine {
             lm_updates.push((route.clone(), tag.clone(), lm));
             let self_url = kind.is_feed().then(|| cfg.url(&route));
             let rendered = match body {
-                Ok(body) => {
+                Body::Rendered(body) => {
                     let r = Arc::new(Rendered::from_parts(kind, body, tag, lm, self_url));
                     warm.push(r.clone());
                     r
                 }
-                Err((feed, tag)) => {
+                Body::Lazy(feed, tag) => {
                     let r = Arc::new(Rendered::lazy(kind, feed, tag, lm, self_url));
                     prewarm.push(r.clone());
                     r
@@ -1179,13 +1164,21 @@ impl Engine {
     }
 }
 
-/// A term feed's route in one format, published unrendered.
-struct LazyRoute {
+/// A route made by a publish, before its Last-Modified is settled.
+struct Prepared {
     route: String,
     kind: Kind,
-    tag: PageTag,
+    /// The ETag's opaque part: the body's hash, or a term feed's digest.
+    tag: String,
+    body: Body,
+    /// The newest entry's `updated` (Unix seconds), for a new route's Last-Modified.
     updated: Option<i64>,
-    feed: Arc<LazyFeed>,
+}
+
+enum Body {
+    Rendered(Vec<u8>),
+    /// A term feed in one format, rendered on request (with its digest tag).
+    Lazy(Arc<LazyFeed>, PageTag),
 }
 
 /// The persistent page store when the article cache can point into it, else a private one
