@@ -391,9 +391,11 @@ impl Article {
     /// stood for by its page's tag, a hash of the page that holds both.
     pub fn digest_into(&self, h: &mut blake3::Hasher) {
         use crate::render::{date, field};
-        // Every field named, so a new one cannot be forgotten here.
+        // Every field named, so a new one cannot be forgotten here. Left out: what no entry
+        // shows (the file's path and content hash, the state's own id), so renaming a file
+        // or touching its bytes without changing what it says keeps the feeds' ETags.
         let Article {
-            path,
+            path: _,
             id,
             state_id: _,
             slug,
@@ -406,9 +408,9 @@ impl Article {
             categories,
             tags,
             link,
-            hash,
+            hash: _,
         } = self;
-        for s in [path, id, slug] {
+        for s in [id, slug] {
             field(h, s.as_bytes());
         }
         field(h, title.as_bytes());
@@ -431,7 +433,6 @@ impl Article {
             }
         }
         field(h, link.as_deref().unwrap_or("\0").as_bytes());
-        h.update(hash.as_bytes());
     }
 
     pub fn page_path(&self) -> String {
