@@ -17,6 +17,14 @@ fn atom(server: &TestServer) -> String {
     server.get("/feed.atom").text()
 }
 
+fn gunzip(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
 fn entry_field(feed: &str, title: &str, field: &str) -> Option<String> {
     let doc = roxmltree::Document::parse(feed).unwrap();
     let entry = doc
@@ -136,11 +144,7 @@ fn compressed_bodies_decompress_to_identity() {
     let plain = server.get("/feed.rss");
     let gz = server.request("GET", "/feed.rss", &[("Accept-Encoding", "gzip")]);
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&gz.body[..])
-        .read_to_end(&mut out)
-        .unwrap();
-    assert_eq!(out, plain.body);
+    assert_eq!(gunzip(&gz.body), plain.body);
     let br = server.request("GET", "/feed.rss", &[("Accept-Encoding", "gzip, br")]);
     assert_eq!(br.header("content-encoding"), Some("br"));
     let mut out = Vec::new();
@@ -399,11 +403,7 @@ fn term_feeds_follow_edits_and_revalidate_without_rendering() {
     // Term feeds are offered gzip-compressed (brotli only for the main feeds).
     let gz = server.request("GET", feed, &[("Accept-Encoding", "br, gzip")]);
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
-    let mut body = Vec::new();
-    flate2::read::GzDecoder::new(&gz.body[..])
-        .read_to_end(&mut body)
-        .unwrap();
-    assert_eq!(body, first.body);
+    assert_eq!(gunzip(&gz.body), first.body);
     // An edit: new body, new ETag, and the old ETag no longer revalidates.
     write("Second take");
     server.wait_until("tag feed follows the edit", || {
