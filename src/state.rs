@@ -284,7 +284,7 @@ impl State {
 
     /// Writes records exactly as given (kept in memory while the state was unwritable).
     /// A record whose id or slug another path holds meanwhile is left out.
-    pub fn save_records(&mut self, records: &[(String, Record)]) -> anyhow::Result<()> {
+    pub fn save_records(&mut self, records: &[(&str, &Record)]) -> anyhow::Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut upsert = tx.prepare_cached(

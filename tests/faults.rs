@@ -66,6 +66,52 @@ fn kill_9_during_a_burst_loses_nothing_and_changes_no_id() {
     server.wait_until("same entries after restart", || entries(&server) == after);
 }
 
+/// A first start writes its records to the state store only after it starts serving. If it
+/// dies before they are written, the next start is a first start again: it must give every
+/// article the same id and page, titles shared by several files included.
+#[test]
+fn a_first_start_that_dies_before_saving_gives_the_same_ids_again() {
+    let site = Site::new("content", "faults.toml");
+    for i in 0..5 {
+        std::fs::write(
+            site.content().join(format!("same-{i}.txt")),
+            format!("One Title For All\n\nBody {i}.\n"),
+        )
+        .unwrap();
+    }
+    let pages = |server: &TestServer| -> HashMap<String, String> {
+        let v: serde_json::Value = serde_json::from_slice(&server.get("/feed.json").body).unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["id"].as_str().unwrap().into(),
+                    i["url"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let server = TestServer::start(&site, &[]);
+    let first = pages(&server);
+    assert!(server.stop().success());
+    // As if the state had never been written: a second first start.
+    std::fs::remove_dir_all(site.state()).unwrap();
+    let server = TestServer::start(&site, &[]);
+    assert_eq!(
+        pages(&server),
+        first,
+        "ids or pages differ between two first starts"
+    );
+    let urls: HashSet<&String> = first.values().collect();
+    assert_eq!(urls.len(), first.len(), "two articles share a page");
+    // And a restart reads them back from the state store.
+    assert!(server.stop().success());
+    let server = TestServer::start(&site, &[]);
+    assert_eq!(pages(&server), first, "a restart changed ids or pages");
+}
+
 #[test]
 fn unusable_state_dir_keeps_serving_from_memory_and_says_so() {
     let site = Site::new("content", "faults.toml");
