@@ -1,8 +1,8 @@
 //! The article cache: every parsed article's metadata kept in the state file, with where its
-//! packed page is in the page store (`pages`), the stamp (size, mtime, inode) of the file it
-//! came from and the fingerprint of the settings that shaped it. On start, a file whose
-//! stamp and fingerprint match is not read at all: its article comes from here and its page
-//! is a slice of the mapped store. That is what makes a warm restart fast.
+//! packed body and summary are in the page store (`pages`), the stamp (size, mtime, inode)
+//! of the file it came from and the fingerprint of the settings that shaped it. On start, a
+//! file whose stamp and fingerprint match is not read at all: its article comes from here
+//! and its packed blob is a slice of the mapped store. That is what makes a warm restart fast.
 //!
 //! Rows are committed only after the page store is synced, so a row never points to bytes
 //! that a crash lost.
@@ -59,11 +59,9 @@ struct Meta {
     categories: Vec<(String, String)>,
     tags: Vec<(String, String)>,
     link: Option<String>,
+    /// The packed blob's tag, and how much of it unpacked is the body (the summary follows).
     tag: String,
-    start: u32,
-    end: u32,
-    /// Where the summary is in the page.
-    summary_at: (u32, u32),
+    body_len: u32,
 }
 
 /// Identifies the parts of a state record an article takes: id, slug, content hash.
@@ -180,8 +178,8 @@ struct Row {
 }
 
 /// The first byte of every stored `Meta`: the encoding's version (postcard since 1; JSON
-/// before, which never starts with this byte).
-const META_VERSION: u8 = 1;
+/// before, which never starts with this byte; 2 points to a packed blob, not a gzip page).
+const META_VERSION: u8 = 2;
 
 fn encode_meta(meta: &Meta) -> anyhow::Result<Vec<u8>> {
     let mut out = vec![META_VERSION];
@@ -250,11 +248,9 @@ fn decode(row: Row) -> Option<(String, Entry)> {
         summary: String::new(),
         content: Content::Packed {
             // Attached from the page store by the caller (see `Entry::page`).
-            page: Bytes::new(),
+            blob: Bytes::new(),
             tag: PageTag::parse(&meta.tag)?,
-            start: meta.start,
-            end: meta.end,
-            summary_at: meta.summary_at,
+            body_len: meta.body_len,
             stored: None,
         },
         categories: terms(meta.categories),
@@ -381,11 +377,9 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                 } => {
                     // Only pages in the persistent store can be cached.
                     let Content::Packed {
-                        page,
+                        blob,
                         tag,
-                        start,
-                        end,
-                        summary_at,
+                        body_len,
                         stored: Some(at),
                     } = &article.content
                     else {
@@ -425,9 +419,7 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                             .collect(),
                         link: article.link.clone(),
                         tag: tag.as_str().to_string(),
-                        start: *start,
-                        end: *end,
-                        summary_at: *summary_at,
+                        body_len: *body_len,
                     };
                     put.execute(params![
                         article.path,
@@ -437,7 +429,7 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                         fingerprint,
                         encode_meta(&meta)?,
                         offset as i64,
-                        page.len() as i64
+                        blob.len() as i64
                     ])?;
                 }
                 Op::Delete(path) => {
@@ -468,15 +460,13 @@ mod tests {
             tags: vec![],
             link: None,
             tag: "abc".into(),
-            start: 1,
-            end: 2,
-            summary_at: (3, 4),
+            body_len: 7,
         };
         let bytes = encode_meta(&meta).unwrap();
         let back = decode_meta(&bytes).unwrap();
         assert_eq!(from_parts(back.published), Some(date));
         assert_eq!(back.explicit_id.as_deref(), Some("urn:x"));
-        assert_eq!((back.record, back.summary_at), (42, (3, 4)));
+        assert_eq!((back.record, back.body_len), (42, 7));
         // The JSON rows of earlier versions, a cut row and trailing bytes are all misses.
         assert!(decode_meta(br#"{"title":"T"}"#).is_none());
         assert!(decode_meta(&bytes[..bytes.len() - 1]).is_none());

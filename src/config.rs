@@ -110,7 +110,7 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     pub max_connections: usize,
     pub shutdown_grace: Duration,
-    /// Bytes of category and tag feed bodies kept rendered (see `feed_cache`).
+    /// Bytes of category and tag feed and article page bodies kept rendered (see `feed_cache`).
     pub feed_cache_bytes: u64,
 }
 

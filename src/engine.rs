@@ -29,7 +29,7 @@ use crate::metrics::Metrics;
 use crate::model::{Article, Content, PageTag};
 use crate::pages::PageStore;
 use crate::render::{self, Kind, Pages};
-use crate::site::{self, body_tag, ArticlePages, BySlug, Rendered, Routes, Snapshot};
+use crate::site::{self, body_tag, ArticlePages, BySlug, PageMaker, Rendered, Routes, Snapshot};
 use crate::state::{self, Batch, DocKey, Record, State};
 use crate::systemd;
 
@@ -1156,6 +1156,11 @@ impl Engine {
         let snapshot = Snapshot {
             routes: self.routes.clone(),
             articles_by_slug: self.articles_by_slug.clone(),
+            page_maker: Some(Arc::new(PageMaker {
+                cfg: cfg.clone(),
+                cache: self.feed_cache.clone(),
+                fingerprint: self.fingerprint.clone(),
+            })),
             config_epoch: self.config_epoch,
             generation: self.generation,
             articles: self.index.len(),
@@ -1321,7 +1326,7 @@ fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) ->
         updated,
         explicit_id,
         article: Arc::new({
-            let mut a = site::pack_article(article, cfg);
+            let mut a = site::pack_article(article);
             // Here, in parallel; what `finish` sets later are exact-size clones.
             a.shrink_to_fit();
             a
@@ -1341,29 +1346,25 @@ impl Loaded {
     }
 }
 
-/// Gives a prepared article its real record: id and slug, and new dates (and page) in the
-/// rare case the record's times differ from the ones it was prepared with.
+/// Gives a prepared article its real record: id and slug, and new dates in the rare case the
+/// record's times differ from the ones it was prepared with.
 fn finish(l: Loaded, key: &Arc<str>, rec: &Record, cfg: &Config, now: i64) -> Arc<Article> {
     let mut arc = l.article;
     // Not shared yet: no copy.
     let a = Arc::make_mut(&mut arc);
     let (published, updated, _) =
         crate::model::resolve_dates(l.date, l.updated, rec, cfg.site.timezone, utc(now));
-    if (published, updated) != (a.published, a.updated) {
-        a.published = published;
-        a.updated = updated;
-        a.unpack();
-        // Rare (renamed while herald was not running): a copy is fine.
-        *a = site::pack_article(a.clone(), cfg);
-    }
+    a.published = published;
+    a.updated = updated;
     a.take_record(key, rec, l.explicit_id);
     arc
 }
 
 /// The version of the article page layout and of what the article cache keeps of it: a new
-/// version (the page gained a `<meta name="description">` in 2) makes pages and cache rows
-/// from an older herald stale, and moves pages' Last-Modified like a settings change does.
-const PAGE_LAYOUT: u32 = 2;
+/// version (the page gained a `<meta name="description">` in 2; the store keeps packed
+/// bodies, not pages, since 3) makes pages and cache rows from an older herald stale, and
+/// moves pages' Last-Modified like a settings change does.
+const PAGE_LAYOUT: u32 = 3;
 
 /// The settings (and page layout) that shape rendered pages, as one fingerprint.
 fn render_fingerprint(cfg: &Config) -> String {

@@ -9,6 +9,9 @@
 //! popular feeds are made right after publishing (see [`prewarm`]), so readers polling them
 //! never wait.
 //!
+//! Article pages are made on request into the same cache (see [`crate::site::Rendered::page`]):
+//! keys are digests of what a body shows, so the two never collide.
+//!
 //! Term feeds are sent gzip-compressed or as they are, never brotli: brotli's per-call tables
 //! (about a megabyte each) cost more time than a small feed takes to render and, over
 //! thousands of feeds, leave the allocator holding hundreds of megabytes. The main feeds,
@@ -27,7 +30,8 @@ use crate::model::PageTag;
 use crate::render::{self, FeedSpec, Kind};
 use crate::site::{Coding, Rendered};
 
-/// Rendered term-feed bodies by (digest tag, coding), least recently used first.
+/// Rendered term-feed and article-page bodies by (digest tag, coding), least recently used
+/// first.
 #[derive(Debug)]
 pub struct FeedCache {
     inner: Mutex<Inner>,
@@ -38,7 +42,7 @@ pub struct FeedCache {
     metrics: Arc<Metrics>,
 }
 
-type Key = (PageTag, Coding);
+pub(crate) type Key = (PageTag, Coding);
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -94,7 +98,7 @@ impl FeedCache {
     }
 
     /// The body of `key` or, when nobody has it, `make`'s (made once however many ask).
-    fn get_or_make(&self, key: Key, make: impl FnOnce() -> Bytes) -> Bytes {
+    pub(crate) fn get_or_make(&self, key: Key, make: impl FnOnce() -> Bytes) -> Bytes {
         let slot = match self.lookup(&key) {
             Ok(body) => return body,
             Err(slot) => slot,

@@ -53,7 +53,7 @@ pub fn render_article_bytes(data: &[u8]) -> Option<Pages> {
     };
     let (article, _) = Article::new(doc, &record, cfg.site.timezone, now());
     let mut index = Index::new();
-    index.insert(crate::site::pack_article(article, cfg));
+    index.insert(crate::site::pack_article(article));
     Some(render_site(&index, cfg, now().fixed_offset()))
 }
 

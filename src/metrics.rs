@@ -29,9 +29,9 @@ pub struct Metrics {
     pub connections_open: AtomicI64,
     /// Size of the page store file (live and replaced pages).
     pub page_store_bytes: AtomicU64,
-    /// Bytes of term-feed bodies in the feed cache.
+    /// Bytes of term-feed and article-page bodies in the feed cache.
     pub feed_cache_bytes: AtomicU64,
-    /// Term-feed bodies rendered (on request or right after publishing).
+    /// Term-feed and article-page bodies rendered (on request or right after publishing).
     pub feed_renders: AtomicU64,
     pub connections_total: AtomicU64,
 }
@@ -96,14 +96,14 @@ impl Metrics {
             &mut o,
             "herald_feed_cache_bytes",
             "gauge",
-            "Bytes of category and tag feed bodies kept rendered.",
+            "Bytes of category and tag feed and article page bodies kept rendered.",
             self.feed_cache_bytes.load(Relaxed).to_string(),
         );
         g(
             &mut o,
             "herald_feed_renders_total",
             "counter",
-            "Category and tag feed bodies rendered because none was cached.",
+            "Category and tag feed and article page bodies rendered because none was cached.",
             self.feed_renders.load(Relaxed).to_string(),
         );
         let _ = write!(o, "# HELP herald_articles_skipped_total Files not published, by reason.\n# TYPE herald_articles_skipped_total counter\n");

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::Read;
+
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -140,8 +140,9 @@ pub fn resolve_dates(
     (published, updated, warnings)
 }
 
-/// A page's ETag tag (see [`crate::site::body_tag`]): 20 hex digits kept inline, so 100 000
-/// articles do not make 100 000 small allocations for it.
+/// An ETag's opaque part (see [`crate::site::body_tag`]), or the tag of an article's packed
+/// body and summary: 20 hex digits kept inline, so 100 000 articles do not make 100 000
+/// small allocations for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PageTag([u8; PageTag::LEN]);
 
@@ -181,17 +182,16 @@ impl PageTag {
 pub enum Content {
     /// As parsed (`build`, tests).
     Html(Arc<str>),
-    /// Inside the article's gzip-compressed page (what `serve` keeps: the page is stored once,
-    /// and the body is `start..end` of the decompressed page). The summary is in the page too,
-    /// HTML-escaped at `summary_at` (the article's `summary` field is then empty).
+    /// What `serve` keeps: the body HTML followed by the summary, lz4-compressed together
+    /// (see [`crate::site::pack_article`]); the article's `summary` field is then empty. The
+    /// article's page is made from it when asked for.
     Packed {
-        page: Bytes,
-        /// The page's ETag tag.
+        blob: Bytes,
+        /// The tag of `blob`'s bytes: stands for the body and summary in digests.
         tag: PageTag,
-        start: u32,
-        end: u32,
-        summary_at: (u32, u32),
-        /// Where `page` is in the page store, when it is there (then `page` is mapped).
+        /// Bytes of body HTML at the start of the unpacked blob; the summary follows.
+        body_len: u32,
+        /// Where `blob` is in the page store, when it is there (then `blob` is mapped).
         stored: Option<crate::pages::Stored>,
     },
 }
@@ -203,23 +203,19 @@ impl PartialEq for Content {
             (Content::Html(a), Content::Html(b)) => a == b,
             (
                 Content::Packed {
-                    page: a,
+                    blob: a,
                     tag: ta,
-                    start: sa,
-                    end: ea,
-                    summary_at: ma,
+                    body_len: la,
                     ..
                 },
                 Content::Packed {
-                    page: b,
+                    blob: b,
                     tag: tb,
-                    start: sb,
-                    end: eb,
-                    summary_at: mb,
+                    body_len: lb,
                     ..
                 },
-                // The tag is the page's hash: equal tags, equal pages (without reading them).
-            ) => (ta, sa, ea, ma) == (tb, sb, eb, mb) && a.len() == b.len(),
+                // The tag is the blob's hash: equal tags, equal blobs (without reading them).
+            ) => (ta, la) == (tb, lb) && a.len() == b.len(),
             _ => false,
         }
     }
@@ -292,75 +288,54 @@ impl Article {
         self.authors.shrink_to_fit();
     }
 
-    /// The gzip page's bytes for reading in bulk (rendering feeds, writing the cache): from
+    /// The packed blob's bytes for reading in bulk (rendering feeds, writing the cache): from
     /// the page store with a plain read, so the mapping (and the resident set) only grows
-    /// with pages that are actually served.
-    pub fn page_bytes(&self) -> Option<Bytes> {
+    /// with the articles whose pages are actually served.
+    pub fn packed_bytes(&self) -> Option<Bytes> {
         match &self.content {
             Content::Html(_) => None,
             Content::Packed {
-                page,
+                blob,
                 stored: Some(at),
                 ..
-            } => Some(at.read(page.len()).unwrap_or_else(|_| page.clone())),
-            Content::Packed { page, .. } => Some(page.clone()),
+            } => Some(at.read(blob.len()).unwrap_or_else(|_| blob.clone())),
+            Content::Packed { blob, .. } => Some(blob.clone()),
         }
     }
 
-    /// The page, decompressed (empty when the article is not packed).
-    fn unpacked_page(&self) -> Vec<u8> {
-        let page = self.page_bytes().unwrap_or_default();
-        let mut out = Vec::new();
-        // Our own gzip bytes: decompression cannot fail.
-        let _ = flate2::read::GzDecoder::new(&page[..]).read_to_end(&mut out);
-        out
-    }
-
-    /// The body HTML, decompressed from the article's page when it is kept packed.
-    pub fn content_html(&self) -> Cow<'_, str> {
-        match &self.content {
-            Content::Html(h) => Cow::Borrowed(h),
-            Content::Packed { start, end, .. } => {
-                let page = self.unpacked_page();
-                Cow::Owned(page_slice(&page, *start, *end).into_owned())
-            }
-        }
-    }
-
-    /// The summary (plain text); a packed article keeps it only in its page.
-    pub fn summary(&self) -> Cow<'_, str> {
-        match &self.content {
-            Content::Packed {
-                summary_at: (s, e), ..
-            } if s < e && self.summary.is_empty() => {
-                let page = self.unpacked_page();
-                Cow::Owned(crate::text::unescape_html(&page_slice(&page, *s, *e)))
-            }
-            _ => Cow::Borrowed(&self.summary),
-        }
-    }
-
-    /// The body HTML and the summary together, decompressing a packed article's page once.
+    /// The body HTML and the summary together, decompressing a packed article's blob once.
     pub fn texts(&self) -> (Cow<'_, str>, Cow<'_, str>) {
         match &self.content {
             Content::Html(h) => (Cow::Borrowed(h), Cow::Borrowed(&self.summary)),
-            Content::Packed {
-                start,
-                end,
-                summary_at: (s, e),
-                ..
-            } => {
-                let page = self.unpacked_page();
-                let summary = if s < e && self.summary.is_empty() {
-                    Cow::Owned(crate::text::unescape_html(&page_slice(&page, *s, *e)))
+            Content::Packed { body_len, .. } => {
+                let blob = unpack_blob(&self.packed_bytes().unwrap_or_default());
+                let (body, summary) = blob.split_at((*body_len as usize).min(blob.len()));
+                let summary = if self.summary.is_empty() {
+                    Cow::Owned(String::from_utf8_lossy(summary).into_owned())
                 } else {
                     Cow::Borrowed(self.summary.as_str())
                 };
                 (
-                    Cow::Owned(page_slice(&page, *start, *end).into_owned()),
+                    Cow::Owned(String::from_utf8_lossy(body).into_owned()),
                     summary,
                 )
             }
+        }
+    }
+
+    /// The body HTML, decompressed from the article's blob when it is kept packed.
+    pub fn content_html(&self) -> Cow<'_, str> {
+        match &self.content {
+            Content::Html(h) => Cow::Borrowed(h),
+            Content::Packed { .. } => self.texts().0,
+        }
+    }
+
+    /// The summary (plain text); a packed article keeps it only in its blob.
+    pub fn summary(&self) -> Cow<'_, str> {
+        match &self.content {
+            Content::Packed { .. } if self.summary.is_empty() => self.texts().1,
+            _ => Cow::Borrowed(&self.summary),
         }
     }
 
@@ -388,7 +363,7 @@ impl Article {
     /// The site path of the article's own page.
     /// Adds everything a feed entry shows of this article to a digest (see
     /// [`crate::render::FeedSpec::digest`]). The body and summary of a packed article are
-    /// stood for by its page's tag, a hash of the page that holds both.
+    /// stood for by its blob's tag, a hash of the blob that holds both.
     pub fn digest_into(&self, h: &mut blake3::Hasher) {
         use crate::render::{date, field};
         // Every field named, so a new one cannot be forgotten here. Left out: what no entry
@@ -447,10 +422,16 @@ impl Article {
     }
 }
 
-/// `start..end` of a page, clamped to it.
-fn page_slice(page: &[u8], start: u32, end: u32) -> Cow<'_, str> {
-    let range = (start as usize).min(page.len())..(end as usize).min(page.len());
-    String::from_utf8_lossy(&page[range])
+/// The lz4 block of a blob (size first), decompressed; empty if it is not one. lz4 does at
+/// most ~255:1, so a size beyond that is damage, not an allocation to make.
+fn unpack_blob(blob: &[u8]) -> Vec<u8> {
+    let claimed = blob
+        .get(..4)
+        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize);
+    if claimed > blob.len().saturating_mul(255) {
+        return Vec::new();
+    }
+    lz4_flex::decompress_size_prepended(blob).unwrap_or_default()
 }
 
 #[cfg(test)]

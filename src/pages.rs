@@ -1,14 +1,13 @@
-//! The page store: `serve` moves the gzip-compressed article pages out of the heap into a
-//! file in the state dir and maps it read-only. Pages are the bulk of herald's memory
-//! (about 2 KB per article, 200 MB at 100 000 articles); mapped, they are page cache the
-//! kernel can drop and read back, and a served page is still a zero-copy slice: nothing is
-//! read or rendered per request.
+//! The page store: `serve` moves every article's packed body and summary (an lz4 blob, see
+//! [`crate::site::pack_article`]) out of the heap into a file in the state dir and maps it
+//! read-only. They are the bulk of herald's memory (about 2 KB per article, 200 MB at
+//! 100 000 articles); mapped, they are page cache the kernel can drop and read back.
 //!
 //! The store is `pages` in the state dir, locked by the running daemon. It outlives the
-//! process: the article cache records where each cached article's page is, so a restart maps
-//! the file once instead of copying every page back in. The file only grows while herald
+//! process: the article cache records where each cached article's blob is, so a restart maps
+//! the file once instead of copying every blob back in. The file only grows while herald
 //! runs: each batch is written at the next aligned offset and mapped on its own, and mapped
-//! bytes are never written again. A replaced page's bytes stay until a start finds more
+//! bytes are never written again. A replaced blob's bytes stay until a start finds more
 //! dead bytes than live ones and begins a new file (that start parses every file).
 //!
 //! A header (magic and a random token, also recorded in the state) ties the file to the
@@ -16,8 +15,8 @@
 //! cached page a miss, never a wrong page. Herald never shrinks the file while it is mapped;
 //! shrinking it from outside while herald runs is like truncating its database.
 //!
-//! When the file cannot be used (no state dir, locked by another herald), pages go to a
-//! private file unlinked at creation; when writing fails (disk full), pages stay on the heap.
+//! When the file cannot be used (no state dir, locked by another herald), blobs go to a
+//! private file unlinked at creation; when writing fails (disk full), they stay on the heap.
 //! Serving never depends on the store.
 
 use std::fs::{File, OpenOptions};
@@ -177,10 +176,10 @@ impl PageStore {
         if offset < ALIGN || end > self.existing.len() as u64 {
             return false;
         }
-        let Content::Packed { page, stored, .. } = &mut a.content else {
+        let Content::Packed { blob, stored, .. } = &mut a.content else {
             return false;
         };
-        *page = self.existing.slice(offset as usize..end as usize);
+        *blob = self.existing.slice(offset as usize..end as usize);
         *stored = Some(Stored {
             file: self.file.clone(),
             offset,
@@ -203,8 +202,8 @@ impl PageStore {
     pub fn spill<'a>(&mut self, articles: impl Iterator<Item = &'a mut Article>) -> io::Result<()> {
         let mut batch: Vec<(&mut Bytes, &mut Option<Stored>)> = articles
             .filter_map(|a| match &mut a.content {
-                Content::Packed { page, stored, .. } if stored.is_none() && !page.is_empty() => {
-                    Some((page, stored))
+                Content::Packed { blob, stored, .. } if stored.is_none() && !blob.is_empty() => {
+                    Some((blob, stored))
                 }
                 _ => None,
             })
@@ -260,19 +259,18 @@ mod tests {
     #[test]
     fn spilled_pages_keep_their_bytes_and_the_file_is_private() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = crate::render::tests::config();
         let mut store = PageStore::open_private(dir.path()).unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         let mut articles: Vec<Article> = (0..3)
             .map(|i| {
                 let a = crate::render::tests::article(&format!("{i}.txt"), "Title", i + 1);
-                crate::site::pack_article(a, &cfg)
+                crate::site::pack_article(a)
             })
             .collect();
         let before: Vec<(Bytes, String)> = articles
             .iter()
             .map(|a| match &a.content {
-                Content::Packed { page, .. } => (page.clone(), a.content_html().into_owned()),
+                Content::Packed { blob, .. } => (blob.clone(), a.content_html().into_owned()),
                 Content::Html(_) => unreachable!(),
             })
             .collect();
@@ -282,16 +280,15 @@ mod tests {
         // leaves the first one intact.
         store.spill(articles[..1].iter_mut()).unwrap();
         assert_eq!(store.len(), first);
-        let mut more = [crate::site::pack_article(
-            crate::render::tests::article("x.txt", "More", 9),
-            &cfg,
-        )];
+        let mut more = [crate::site::pack_article(crate::render::tests::article(
+            "x.txt", "More", 9,
+        ))];
         store.spill(more.iter_mut()).unwrap();
         assert!(store.len() > 2 * ALIGN);
-        assert!(more[0].page_bytes().is_some());
+        assert!(more[0].packed_bytes().is_some());
         for (a, (page, body)) in articles.iter().zip(&before) {
             match &a.content {
-                Content::Packed { page: p, .. } => assert_eq!(p, page),
+                Content::Packed { blob, .. } => assert_eq!(blob, page),
                 Content::Html(_) => unreachable!(),
             }
             assert_eq!(&a.content_html(), body);
@@ -301,9 +298,7 @@ mod tests {
     #[test]
     fn the_persistent_store_survives_a_restart_and_is_locked_while_open() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = crate::render::tests::config();
-        let mut a =
-            crate::site::pack_article(crate::render::tests::article("a.txt", "Title", 1), &cfg);
+        let mut a = crate::site::pack_article(crate::render::tests::article("a.txt", "Title", 1));
         let body = a.content_html().into_owned();
         let (token, offset, len) = {
             let mut store = PageStore::open_persistent(dir.path(), |_, _| true).unwrap();
@@ -315,7 +310,7 @@ mod tests {
             assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
             store.spill(std::iter::once(&mut a)).unwrap();
             let Content::Packed {
-                page,
+                blob,
                 stored: Some(at),
                 ..
             } = &a.content
@@ -325,7 +320,7 @@ mod tests {
             (
                 store.token().to_string(),
                 at.persistent_offset().unwrap(),
-                page.len(),
+                blob.len(),
             )
         };
         // The lock lasts as long as anything holds the file (pages point into it).
@@ -335,7 +330,7 @@ mod tests {
         assert_eq!(store.token(), token);
         store.map_existing().unwrap();
         let mut cached =
-            crate::site::pack_article(crate::render::tests::article("a.txt", "Title", 1), &cfg);
+            crate::site::pack_article(crate::render::tests::article("a.txt", "Title", 1));
         assert!(store.attach(&mut cached, offset, len));
         assert_eq!(cached.content_html(), body);
         assert!(!store.attach(&mut cached, offset, store.len() as usize));

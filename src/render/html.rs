@@ -16,22 +16,19 @@ a{color:#0645ad}img{max-width:100%;height:auto}header,footer{color:#555;font-siz
 h1{line-height:1.25}ul.entries{list-style:none;padding:0}ul.entries li{margin:0 0 1.2rem}\
 .meta{color:#666;font-size:.85rem}pre{overflow:auto}";
 
-/// Writes the head; returns where the escaped `description` is in `out` (empty when there is
-/// none).
-fn head(out: &mut String, cfg: &Config, title: &str, description: &str) -> std::ops::Range<usize> {
+fn head(out: &mut String, cfg: &Config, title: &str, description: &str) {
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n",
         esc(&cfg.site.language),
         esc(title)
     );
-    let mut described = out.len()..out.len();
     if !description.is_empty() {
-        out.push_str("<meta name=\"description\" content=\"");
-        let start = out.len();
-        out.push_str(&esc(description));
-        described = start..out.len();
-        out.push_str("\">\n");
+        let _ = writeln!(
+            out,
+            "<meta name=\"description\" content=\"{}\">",
+            esc(description)
+        );
     }
     for (ext, mime, label) in [
         ("atom", "application/atom+xml", "Atom"),
@@ -46,7 +43,6 @@ fn head(out: &mut String, cfg: &Config, title: &str, description: &str) -> std::
         );
     }
     let _ = write!(out, "<style>{STYLE}</style>\n</head>\n<body>\n");
-    described
 }
 
 fn date_html(d: chrono::DateTime<chrono::FixedOffset>) -> String {
@@ -61,15 +57,14 @@ fn date_html(d: chrono::DateTime<chrono::FixedOffset>) -> String {
     )
 }
 
-/// The page, and where the article's body HTML and its (escaped) summary are within it.
-pub(super) fn article_page(a: &Article, cfg: &Config) -> (String, super::PageRanges) {
-    let content = a.content_html();
+pub(super) fn article_page(a: &Article, cfg: &Config) -> String {
+    let (content, summary) = a.texts();
     let mut out = String::with_capacity(content.len() + 2048);
-    let summary = head(
+    head(
         &mut out,
         cfg,
         &format!("{} — {}", a.title, cfg.site.title),
-        &a.summary(),
+        &summary,
     );
     let _ = write!(
         out,
@@ -91,9 +86,7 @@ pub(super) fn article_page(a: &Article, cfg: &Config) -> (String, super::PageRan
         let _ = write!(out, " · {}", names.join(", "));
     }
     out.push_str("</p>\n");
-    let start = out.len();
     out.push_str(&content);
-    let range = start..out.len();
     out.push('\n');
     if let Some(link) = &a.link {
         let _ = writeln!(out, "<p><a href=\"{}\">Original article</a></p>", esc(link));
@@ -115,13 +108,7 @@ pub(super) fn article_page(a: &Article, cfg: &Config) -> (String, super::PageRan
         let _ = writeln!(out, "<p class=\"meta\">Feeds: {}</p>", terms.join(" · "));
     }
     out.push_str("</article>\n</main>\n</body>\n</html>\n");
-    (
-        out,
-        super::PageRanges {
-            body: range,
-            summary,
-        },
-    )
+    out
 }
 
 pub(super) fn index_page(views: &Views, cfg: &Config) -> String {

@@ -195,23 +195,21 @@ pub fn render_lists(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOf
 pub fn article_page(a: &Article, cfg: &Config) -> Page {
     Page {
         kind: Kind::Html,
-        body: html::article_page(a, cfg).0.into_bytes(),
+        body: html::article_page(a, cfg).into_bytes(),
         updated: Some(a.updated),
     }
 }
 
-/// Where an article's body HTML and its summary (HTML-escaped, in the page's
-/// `<meta name="description">`) are in its page, so both can be recovered from the page alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageRanges {
-    pub body: std::ops::Range<usize>,
-    pub summary: std::ops::Range<usize>,
-}
-
-/// The page of one article and where the article's body HTML and summary sit in it.
-pub fn article_page_with_ranges(a: &Article, cfg: &Config) -> (Vec<u8>, PageRanges) {
-    let (page, ranges) = html::article_page(a, cfg);
-    (page.into_bytes(), ranges)
+/// A digest of everything an article's page shows, under the settings `settings` (a
+/// fingerprint of those that shape pages) and this herald's version: equal digests, equal
+/// pages. The page's ETag, so it is known without making the page.
+pub fn page_digest(a: &Article, settings: &str) -> blake3::Hash {
+    let mut h = blake3::Hasher::new();
+    for s in ["article page", settings, env!("CARGO_PKG_VERSION")] {
+        field(&mut h, s.as_bytes());
+    }
+    a.digest_into(&mut h);
+    h.finalize()
 }
 
 /// The pages that list everything: `index.html` and `feeds.opml`.
