@@ -720,20 +720,23 @@ impl Engine {
         }
         ready.sort_by(|a, b| a.article.path.cmp(&b.article.path));
         if self.index.is_empty() {
-            // A start: nothing to compare with, and the views are built in one pass.
-            let (records, cfg, stamps) = (&self.records, &*self.cfg, &mut self.stamps);
-            let finished: Vec<Arc<Article>> = ready
-                .into_iter()
-                .filter_map(|l| {
-                    let Some((key, rec)) = records.get_key_value(&l.article.path) else {
-                        stamps.insert(l.article.path.clone(), l.stamp);
-                        return None;
-                    };
-                    stamps.insert(key.clone(), l.stamp);
-                    Some(finish(l, key, rec, cfg, now))
+            // A start: nothing to compare with, and the views are built in one pass. Articles
+            // are finished on every core (their dates resolved in their zone).
+            let (records, cfg) = (&self.records, &*self.cfg);
+            let finished: Vec<(Arc<str>, Stamp, Option<Arc<Article>>)> = ready
+                .into_par_iter()
+                .with_min_len(256)
+                .map(|l| match records.get_key_value(&l.article.path) {
+                    Some((key, rec)) => (key.clone(), l.stamp, Some(finish(l, key, rec, cfg, now))),
+                    None => (l.article.path.clone(), l.stamp, None),
                 })
                 .collect();
-            for (path, w) in self.index.insert_all(finished) {
+            let mut articles = Vec::with_capacity(finished.len());
+            for (key, stamp, article) in finished {
+                self.stamps.insert(key, stamp);
+                articles.extend(article);
+            }
+            for (path, w) in self.index.insert_all(articles) {
                 warn!(path = %path, "{w}");
             }
             // Everything in the index is new.
@@ -928,7 +931,24 @@ impl Engine {
             .collect();
         let ids: HashSet<Arc<str>> = self.records.values().map(|r| r.id.clone()).collect();
         let mut slugs: HashSet<Arc<str>> = self.records.values().map(|r| r.slug.clone()).collect();
-        for doc in docs {
+        // What a new record would ask for (its id, its slug's words), made on every core: a
+        // first start asks it for every file.
+        let (records, authority) = (&self.records, &self.cfg.site.tag_authority);
+        let wanted: Vec<Option<(String, String)>> = docs
+            .par_iter()
+            .with_min_len(256)
+            .map(|doc| {
+                (!records.contains_key(doc.path)).then(|| {
+                    (
+                        state::tag_id(authority, doc.path),
+                        state::slug_base(doc.title),
+                    )
+                })
+            })
+            .collect();
+        self.records.reserve(docs.len());
+        slugs.reserve(docs.len());
+        for (doc, wanted) in docs.iter().zip(wanted) {
             let rec = if let Some(mut rec) = self.records.get(doc.path).cloned() {
                 if rec.hash != doc.hash {
                     rec.hash = doc.hash;
@@ -941,11 +961,14 @@ impl Engine {
                 };
                 rec
             } else {
-                let base = state::tag_id(&self.cfg.site.tag_authority, doc.path);
+                let (base, words) = wanted.unwrap_or_else(|| {
+                    (
+                        state::tag_id(&self.cfg.site.tag_authority, doc.path),
+                        state::slug_base(doc.title),
+                    )
+                });
                 let id = state::first_free(&base, ";", |c| ids.contains(c));
-                let slug: Arc<str> =
-                    state::first_free(&state::slug_base(doc.title), "-", |c| slugs.contains(c))
-                        .into();
+                let slug: Arc<str> = state::first_free(&words, "-", |c| slugs.contains(c)).into();
                 slugs.insert(slug.clone());
                 Record {
                     id: id.into(),

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
 
 use crate::model::{Article, Term};
 
@@ -238,14 +238,30 @@ impl Index {
         // building a set from sorted input costs one pass.
         let mut order: Vec<Recent> = articles.iter().map(|a| Recent(a.clone())).collect();
         order.par_sort_unstable();
-        let mut categories: HashMap<&str, Vec<Recent>> = HashMap::new();
-        let mut tags: HashMap<&str, Vec<Recent>> = HashMap::new();
-        for r in &order {
-            for t in &r.0.categories {
-                categories.entry(&t.slug).or_default().push(r.clone());
-            }
-            for t in &r.0.tags {
-                tags.entry(&t.slug).or_default().push(r.clone());
+        // Grouped by term in slices of the order, on every core; each slice's groups are
+        // appended in the slices' order, so every group stays sorted.
+        type Groups<'a> = HashMap<&'a str, Vec<Recent>>;
+        let slices: Vec<(Groups, Groups)> = order
+            .par_chunks(4096)
+            .map(|slice| {
+                let (mut categories, mut tags) = (Groups::new(), Groups::new());
+                for r in slice {
+                    for t in &r.0.categories {
+                        categories.entry(&t.slug).or_default().push(r.clone());
+                    }
+                    for t in &r.0.tags {
+                        tags.entry(&t.slug).or_default().push(r.clone());
+                    }
+                }
+                (categories, tags)
+            })
+            .collect();
+        let (mut categories, mut tags) = (Groups::new(), Groups::new());
+        for (c, t) in slices {
+            for (all, part) in [(&mut categories, c), (&mut tags, t)] {
+                for (slug, members) in part {
+                    all.entry(slug).or_default().extend(members);
+                }
             }
         }
         let groups = |m: HashMap<&str, Vec<Recent>>| -> BTreeMap<String, GroupSet> {
@@ -408,5 +424,40 @@ mod tests {
         all.remove("c");
         one.remove("c");
         assert_eq!(shape(&all), shape(&one));
+    }
+
+    #[test]
+    fn insert_all_keeps_every_group_in_order_past_its_parallel_slices() {
+        // More articles than one slice of the bulk build (4096), few terms, many equal dates.
+        let make = || {
+            (0..10_000u32).map(|i| {
+                let mut a = article(&format!("p{i:05}"), "T", i % 28 + 1);
+                a.categories = vec![Term::shared(["A", "B", "C"][(i % 3) as usize])];
+                a.tags = vec![Term::shared(
+                    ["t1", "t2", "t3", "t4", "t5"][(i % 5) as usize],
+                )];
+                a
+            })
+        };
+        let mut one = Index::new();
+        for a in make() {
+            one.insert(a);
+        }
+        let mut all = Index::new();
+        all.insert_all(make().map(Arc::new).collect());
+        let shape = |i: &Index| {
+            let v = i.views(20_000);
+            let paths = |l: &[Arc<Article>]| l.iter().map(|a| a.path.clone()).collect::<Vec<_>>();
+            let groups = |g: &BTreeMap<String, Group>| {
+                g.iter()
+                    .map(|(k, g)| (k.clone(), paths(&g.articles)))
+                    .collect::<Vec<_>>()
+            };
+            (paths(&v.all), groups(&v.categories), groups(&v.tags))
+        };
+        let (a, b) = (shape(&all), shape(&one));
+        assert_eq!(a.1.len(), 3);
+        assert_eq!(a.2.len(), 5);
+        assert_eq!(a, b);
     }
 }
