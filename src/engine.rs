@@ -54,22 +54,25 @@ pub enum Change {
 }
 
 fn stamp(path: &Path) -> Option<Stamp> {
-    let m = std::fs::metadata(path).ok()?;
+    Some(stamp_of(&std::fs::metadata(path).ok()?))
+}
+
+fn stamp_of(m: &std::fs::Metadata) -> Stamp {
     let mtime = m
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .unwrap_or_default();
     #[cfg(unix)]
-    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    let ino = std::os::unix::fs::MetadataExt::ino(m);
     #[cfg(not(unix))]
     let ino = 0;
-    Some(Stamp {
+    Stamp {
         len: m.len(),
         mtime_s: i64::try_from(mtime.as_secs()).unwrap_or(i64::MAX),
         mtime_ns: mtime.subsec_nanos(),
         ino,
-    })
+    }
 }
 
 type Pair = (Option<Arc<Article>>, Option<Arc<Article>>);
@@ -527,13 +530,25 @@ impl Engine {
         let t_stat = Instant::now();
         let mut to_load = Vec::new();
         let mut stamps = Vec::new();
-        // One stat per file, spread over the cores (a rescan stats every file).
+        // A first start (nothing recorded, nothing cached) reads every file: each file's
+        // stamp comes from the loader's own look at it, not from a pass of its own.
+        let fresh = initial
+            && scanned
+            && self.records.is_empty()
+            && matches!(&self.preloaded, Some(Ok(p)) if p.records.is_empty() && p.entries.is_empty());
+        // Else one stat per file, spread over the cores (a rescan stats every file).
         let candidates: Vec<String> = touched.into_iter().filter(|r| !gone.contains(r)).collect();
         let root = self.root();
         let stamped: Vec<Option<Stamp>> = candidates
             .par_iter()
             .with_min_len(256)
-            .map(|rel| stamp(&root.join(rel)))
+            .map(|rel| {
+                if fresh {
+                    Some(Stamp::default())
+                } else {
+                    stamp(&root.join(rel))
+                }
+            })
             .collect();
         for (rel, st) in candidates.into_iter().zip(stamped) {
             let Some(st) = st else {
@@ -603,12 +618,18 @@ impl Engine {
                         .par_iter()
                         .with_min_len(32)
                         .map(|rel| {
-                            let doc = if scanned {
-                                loader.load_scanned(rel)
+                            let (meta, doc) = if fresh {
+                                loader.load_scanned_with_meta(rel)
+                            } else if scanned {
+                                (None, loader.load_scanned(rel))
                             } else {
-                                loader.load(rel)
-                            }?;
-                            Ok(prepare(doc, records.get(rel.as_str()), cfg, now))
+                                (None, loader.load(rel))
+                            };
+                            let mut l = prepare(doc?, records.get(rel.as_str()), cfg, now);
+                            if let Some(m) = &meta {
+                                l.stamp = stamp_of(m);
+                            }
+                            Ok(l)
                         })
                         .collect();
                     let mut store = match spilling.take() {
@@ -652,12 +673,22 @@ impl Engine {
                         warn!(path = %rel, "{w}");
                     }
                     // Recorded once the article has its final path string (see `finish`).
-                    l.stamp = st;
+                    if !fresh {
+                        l.stamp = st;
+                    }
                     ready.push(l);
                 }
                 Err(s) => {
-                    self.log_skip(&s);
-                    if is_candidate_path(&rel) {
+                    let st = if fresh {
+                        stamp(&self.root().join(&rel))
+                    } else {
+                        Some(st)
+                    };
+                    // (On a first start, a file gone since the scan is just gone.)
+                    if st.is_some() {
+                        self.log_skip(&s);
+                    }
+                    if let Some(st) = st.filter(|_| is_candidate_path(&rel)) {
                         self.stamps.insert(rel.as_str().into(), st);
                     }
                     gone.insert(rel);

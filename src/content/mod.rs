@@ -438,23 +438,40 @@ impl Loader {
 
     /// Reads and parses one file, given by its path relative to the content dir.
     pub fn load(&self, rel: &str) -> Result<Document, Skipped> {
-        self.load_checked(rel, true)
+        self.load_checked(rel, true, &mut None)
     }
 
     /// Like [`Loader::load`] for a path that [`scan`] found: the scan already applied the
     /// symlink policy, so the per-file `canonicalize` (a syscall per path component) is skipped.
     pub fn load_scanned(&self, rel: &str) -> Result<Document, Skipped> {
-        self.load_checked(rel, false)
+        self.load_checked(rel, false, &mut None)
     }
 
-    fn load_checked(&self, rel: &str, check_symlinks: bool) -> Result<Document, Skipped> {
+    /// Like [`Loader::load_scanned`], also giving the file's metadata as it was just before
+    /// it was read (none when it could not be looked at): a caller that needs both makes one
+    /// `stat` instead of two.
+    pub fn load_scanned_with_meta(
+        &self,
+        rel: &str,
+    ) -> (Option<fs::Metadata>, Result<Document, Skipped>) {
+        let mut meta = None;
+        let doc = self.load_checked(rel, false, &mut meta);
+        (meta, doc)
+    }
+
+    fn load_checked(
+        &self,
+        rel: &str,
+        check_symlinks: bool,
+        meta: &mut Option<fs::Metadata>,
+    ) -> Result<Document, Skipped> {
         let rel_path = Path::new(rel);
         let format = is_candidate(rel_path).map_err(|(r, m)| Skipped::new(rel, r, m))?;
         let abs = self.root.join(rel_path);
         if check_symlinks {
             self.check_symlinks(rel, &abs)?;
         }
-        let bytes = self.read_capped(rel, &abs)?;
+        let bytes = self.read_capped(rel, &abs, meta)?;
         self.parse_owned(rel, bytes, format)
     }
 
@@ -486,7 +503,13 @@ impl Loader {
         }
     }
 
-    fn read_capped(&self, rel: &str, abs: &Path) -> Result<Vec<u8>, Skipped> {
+    /// Reads a file of at most `max_article_bytes`; `meta` gets its metadata.
+    fn read_capped(
+        &self,
+        rel: &str,
+        abs: &Path,
+        meta: &mut Option<fs::Metadata>,
+    ) -> Result<Vec<u8>, Skipped> {
         let unreadable = |e: std::io::Error| {
             Skipped::new(
                 rel,
@@ -494,7 +517,7 @@ impl Loader {
                 format!("unreadable: {}", io_reason(Some(&e))),
             )
         };
-        let meta = fs::metadata(abs).map_err(unreadable)?;
+        let meta = meta.insert(fs::metadata(abs).map_err(unreadable)?);
         if !meta.is_file() {
             // Never open FIFOs or devices: reading one could block forever.
             return Err(Skipped::new(
