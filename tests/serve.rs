@@ -192,11 +192,18 @@ fn head_405_404_healthz_metrics() {
         "/content/welcome.md",
         "/feed.atom/",
         "/articles/",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/feed%ff.atom",
+        "/feed.atom%00",
     ] {
         let r = server.get(path);
         assert_eq!(r.status, 404, "{path}");
         assert!(r.body.len() < 100);
     }
+    // Any character of a path may be percent-encoded.
+    let encoded = server.get("/%66eed.js%6Fn");
+    assert_eq!(encoded.status, 200);
+    assert_eq!(encoded.header("etag"), get.header("etag"));
     assert_eq!(server.get("/healthz").text(), "ok\n");
     let m = server.get("/metrics").text();
     for name in [

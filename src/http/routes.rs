@@ -51,7 +51,11 @@ fn joined(headers: &HeaderMap, name: header::HeaderName) -> Option<Cow<'_, str>>
 
 /// Answers a request. HEAD gets GET's headers (same Content-Length and ETag) and no body.
 pub fn respond<B>(req: &Request<B>, app: &App) -> Resp {
-    let path = req.uri().path();
+    let raw = req.uri().path();
+    // A client may percent-encode any character (`/%66eed.atom`); routes are plain text.
+    // Nothing is ever looked up on disk, so a decoded `/` or `..` is just a path to miss.
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8();
+    let path: &str = decoded.as_deref().unwrap_or(raw);
     let snapshot = app.site.borrow().clone();
     let (kind, mut resp) = answer(req, path, snapshot.as_deref(), app);
     if req.method() == Method::HEAD {
