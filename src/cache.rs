@@ -117,7 +117,7 @@ CREATE TABLE IF NOT EXISTS article_cache (
 );";
 
 /// Sees each decoded cache entry (path, entry), on any thread: says whether the entry is
-/// usable, and may complete it (point it at its page, give it its record's strings).
+/// usable, and may complete it (point it at its packed blob, give it its record's strings).
 pub type KeepFn<'a> = dyn Fn(&str, &mut Entry) -> bool + Sync + 'a;
 
 /// Rows decoded at a time: bounds how many raw rows are held at once.

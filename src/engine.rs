@@ -517,9 +517,9 @@ impl Engine {
     /// the state and the index. Returns (old, new) for every article that changed.
     ///
     /// Each file is parsed, turned into an article with the record it most likely has, and
-    /// its page rendered and compressed, all in the parallel stage: no uncompressed body
-    /// outlives its file. The state sync then fixes ids and slugs; the rare article whose
-    /// dates it changes (renamed while herald was not running) is rendered again.
+    /// its body and summary packed, all in the parallel stage: no uncompressed body outlives
+    /// its file. The state sync then fixes ids, slugs and (for an article renamed while
+    /// herald was not running) dates.
     fn apply(
         &mut self,
         touched: BTreeSet<String>,
@@ -875,8 +875,6 @@ impl Engine {
         rest
     }
 
-    /// Gets records for documents from the state store (from memory when the store fails)
-    /// into `self.records`.
     /// Writes the records the state store does not have yet: a first start's (see `apply`),
     /// or those a failing store could not take.
     fn save_unsaved(&mut self) {
@@ -913,6 +911,8 @@ impl Engine {
         self.first_records_unsaved = false;
     }
 
+    /// Gets records for documents from the state store (from memory when the store fails)
+    /// into `self.records`.
     fn assign(&mut self, refs: &[DocKey], removes: Vec<String>, now: i64, initial: bool) {
         self.save_unsaved();
         let result = if !self.unsaved.is_empty() {
@@ -1340,7 +1340,8 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
-/// A parsed file, already an article with its page packed, waiting for its record.
+/// A parsed file, already an article with its body and summary packed, waiting for its
+/// record.
 struct Loaded {
     /// The file's stamp when it was read.
     stamp: Stamp,
@@ -1353,7 +1354,7 @@ struct Loaded {
 }
 
 /// The parallel part of loading a file: the article with the record it most likely has (its
-/// current one, or a new one made now), and its page rendered and compressed.
+/// current one, or a new one made now), its body and summary packed.
 fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) -> Loaded {
     let record = match known {
         Some(r) if r.hash == doc.hash => r.clone(),
@@ -1400,8 +1401,8 @@ impl Loaded {
     }
 }
 
-/// Gives a prepared article its real record: id and slug, and new dates in the rare case the
-/// record's times differ from the ones it was prepared with.
+/// Gives a prepared article its real record: id, slug and dates (which differ from the
+/// prepared ones only when the record's times do: a rename while herald was not running).
 fn finish(l: Loaded, key: &Arc<str>, rec: &Record, cfg: &Config, now: i64) -> Arc<Article> {
     let mut arc = l.article;
     // Not shared yet: no copy.

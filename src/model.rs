@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -349,15 +348,6 @@ impl Article {
         }
         self.slug = rec.slug.clone();
         self.path = path.clone();
-    }
-
-    /// Turns a packed article back into one with its body and summary in memory (to render
-    /// its page again).
-    pub fn unpack(&mut self) {
-        if let Content::Packed { .. } = self.content {
-            self.summary = self.summary().into_owned();
-            self.content = Content::Html(self.content_html().into());
-        }
     }
 
     /// The site path of the article's own page.
