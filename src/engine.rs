@@ -1070,15 +1070,26 @@ impl Engine {
         }
         drop(live_keys);
         let feeds = specs.len() * render::FEED_FORMATS.len();
-        let (main, terms): (Vec<_>, Vec<_>) = specs
+        // The pages listing every feed (long with many terms) beside the main feeds.
+        let (mut pages, main_pages) = rayon::join(
+            || {
+                let mut pages = Pages::new();
+                render::render_front(&views, &specs, &cfg, self.epoch, &mut pages);
+                pages
+            },
+            || {
+                let mut pages = Pages::new();
+                for spec in specs.iter().filter(|spec| spec.key == "feed") {
+                    render::render_feed(spec, &cfg, &mut pages);
+                }
+                pages
+            },
+        );
+        pages.extend(main_pages);
+        let terms: Vec<_> = specs
             .into_iter()
-            .filter(|spec| full || affected.contains(&spec.key))
-            .partition(|spec| spec.key == "feed");
-        let mut pages = Pages::new();
-        for spec in &main {
-            render::render_feed(spec, &cfg, &mut pages);
-        }
-        render::render_front(&views, &cfg, self.epoch, &mut pages);
+            .filter(|spec| spec.key != "feed" && (full || affected.contains(&spec.key)))
+            .collect();
         // Term feeds are published unrendered: a digest per format stands for the body.
         let lazy: Vec<Prepared> = terms
             .into_par_iter()

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::feed_specs;
+use super::FeedSpec;
 use crate::config::Config;
 use crate::dates;
 use crate::index::Views;
@@ -111,7 +111,7 @@ pub(super) fn article_page(a: &Article, cfg: &Config) -> String {
     out
 }
 
-pub(super) fn index_page(views: &Views, cfg: &Config) -> String {
+pub(super) fn index_page(views: &Views, specs: &[FeedSpec], cfg: &Config) -> String {
     let mut out = String::with_capacity(16 * 1024);
     head(&mut out, cfg, &cfg.site.title, &cfg.site.description);
     let _ = write!(
@@ -135,7 +135,6 @@ pub(super) fn index_page(views: &Views, cfg: &Config) -> String {
         );
     }
     out.push_str("</ul>\n");
-    let specs = feed_specs(views, cfg, chrono::DateTime::UNIX_EPOCH.fixed_offset());
     for (section, title) in [("categories", "Categories"), ("tags", "Tags")] {
         let in_section: Vec<_> = specs
             .iter()

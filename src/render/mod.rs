@@ -187,7 +187,7 @@ pub fn render_lists(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOf
             a.extend(b);
             a
         });
-    render_front(&views, cfg, empty_updated, &mut pages);
+    render_front(&views, &specs, cfg, empty_updated, &mut pages);
     pages
 }
 
@@ -213,8 +213,10 @@ pub fn page_digest(a: &Article, settings: &str) -> blake3::Hash {
 }
 
 /// The pages that list everything: `index.html` and `feeds.opml`.
+/// `specs` are [`feed_specs`] of `views`: the pages list every feed.
 pub fn render_front(
     views: &Views,
+    specs: &[FeedSpec],
     cfg: &Config,
     empty_updated: DateTime<FixedOffset>,
     pages: &mut Pages,
@@ -224,7 +226,7 @@ pub fn render_front(
         "index.html".into(),
         Page {
             kind: Kind::Html,
-            body: html::index_page(views, cfg).into_bytes(),
+            body: html::index_page(views, specs, cfg).into_bytes(),
             updated: newest,
         },
     );
@@ -232,7 +234,7 @@ pub fn render_front(
         "feeds.opml".into(),
         Page {
             kind: Kind::Opml,
-            body: opml::render(views, cfg, newest.unwrap_or(empty_updated)).into_bytes(),
+            body: opml::render(specs, cfg, newest.unwrap_or(empty_updated)).into_bytes(),
             updated: newest,
         },
     );

@@ -5,14 +5,13 @@ use std::fmt::Write;
 
 use chrono::{DateTime, FixedOffset};
 
-use super::feed_specs;
+use super::FeedSpec;
 use crate::config::Config;
 use crate::dates;
-use crate::index::Views;
 use crate::text::escape_html as esc;
 
-pub(super) fn render(views: &Views, cfg: &Config, updated: DateTime<FixedOffset>) -> String {
-    let mut out = String::with_capacity(4096);
+pub(super) fn render(specs: &[FeedSpec], cfg: &Config, updated: DateTime<FixedOffset>) -> String {
+    let mut out = String::with_capacity(4096 + specs.len() * 700);
     let _ = write!(
         out,
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<opml version=\"2.0\">\n<head>\n<title>{}</title>\n<dateCreated>{}</dateCreated>\n<ownerName>{}</ownerName>\n</head>\n<body>\n",
@@ -20,9 +19,8 @@ pub(super) fn render(views: &Views, cfg: &Config, updated: DateTime<FixedOffset>
         dates::rfc2822(updated),
         esc(&cfg.site.author),
     );
-    let specs = feed_specs(views, cfg, updated);
     let mut group = "";
-    for spec in &specs {
+    for spec in specs {
         let section = spec.dir.split('/').next().unwrap_or("");
         if section != group {
             if !group.is_empty() {
