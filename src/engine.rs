@@ -1016,6 +1016,19 @@ impl Engine {
         }
     }
 
+    /// A rendered body as served: a large one in a mapped file in the state dir, so it is
+    /// sent with `sendfile` (see [`crate::zerocopy`]); else, or when the dir takes no file,
+    /// on the heap.
+    fn body_bytes(&self, body: Vec<u8>) -> bytes::Bytes {
+        if body.len() >= crate::zerocopy::MIN_LEN {
+            match crate::zerocopy::file_backed(&self.cfg.state_dir, &body) {
+                Ok(b) => return b,
+                Err(e) => debug!(error = %e, "large body kept on the heap"),
+            }
+        }
+        site::exact(body)
+    }
+
     /// The cache write for an article now in the index, with its file's stamp.
     fn cache_put(&self, path: &str, article: Option<&Arc<Article>>) -> Option<cache::Op> {
         Some(cache::Op::Put {
@@ -1182,7 +1195,8 @@ impl Engine {
             let self_url = kind.is_feed().then(|| cfg.url(&route));
             let rendered = match body {
                 Body::Rendered(body) => {
-                    let r = Arc::new(Rendered::from_parts(kind, body, tag, lm, self_url));
+                    let body = self.body_bytes(body);
+                    let r = Arc::new(Rendered::from_bytes(kind, body, tag, lm, self_url));
                     warm.push(r.clone());
                     r
                 }

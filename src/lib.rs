@@ -15,10 +15,12 @@
 //! - `cache`   — the article cache: what a restart needs to skip unchanged files
 //! - `http`    — accept loop with limits, routes, content coding, conditional GET
 //! - `watch`   — notify events → debounced change hints (polling fallback)
+//! - `zerocopy` — large bodies in mapped files, sent with `sendfile`
 //! - `cmd`     — `build`, `check`, `serve` glue; `systemd`, `metrics` for operators
 //!
 //! Shared helpers: `text` (encodings, XML-legal characters, slugs, summaries), `dates`.
-// One exception, with its safety argument: mapping the page store (`pages::map`).
+// Exceptions, each with its safety argument: mapping the page store (`pages::map`) and
+// large bodies (`zerocopy::map`), and the `sendfile`/`send` calls (`zerocopy`).
 #![deny(unsafe_code)]
 
 pub mod cache;
@@ -43,6 +45,7 @@ pub mod state;
 pub mod systemd;
 pub mod text;
 pub mod watch;
+pub mod zerocopy;
 
 use chrono::{DateTime, FixedOffset, Utc};
 

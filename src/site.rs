@@ -139,10 +139,21 @@ impl Rendered {
         last_modified: i64,
         self_url: Option<String>,
     ) -> Rendered {
+        Self::from_bytes(kind, exact(body), tag, last_modified, self_url)
+    }
+
+    /// Like [`Rendered::from_parts`] with the identity body already in its final place.
+    pub fn from_bytes(
+        kind: Kind,
+        identity: Bytes,
+        tag: String,
+        last_modified: i64,
+        self_url: Option<String>,
+    ) -> Rendered {
         Rendered {
             kind,
             repr: Repr::Full {
-                identity: exact(body),
+                identity,
                 gzip: OnceLock::new(),
                 br: OnceLock::new(),
             },
@@ -255,7 +266,7 @@ impl Rendered {
 
 /// Bytes that keep no spare capacity: a body built by a growing writer can hold up to twice
 /// its length, and `Bytes::from(Vec)` keeps the whole allocation for as long as it lives.
-fn exact(mut body: Vec<u8>) -> Bytes {
+pub fn exact(mut body: Vec<u8>) -> Bytes {
     body.shrink_to_fit();
     Bytes::from(body)
 }

@@ -582,6 +582,87 @@ fn a_damaged_or_missing_page_store_never_serves_a_wrong_page() {
     assert_eq!(article_pages(&server), pages);
 }
 
+/// Responses of a keep-alive connection, in order: (head, body), by Content-Length.
+fn split_responses(mut raw: &[u8], heads_only: &[bool]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for &head_only in heads_only {
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = String::from_utf8_lossy(&raw[..end]).to_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        let len = if head_only { 0 } else { len };
+        out.push((head, raw[end..end + len].to_vec()));
+        raw = &raw[end + len..];
+    }
+    assert!(raw.is_empty(), "bytes after the last response");
+    out
+}
+
+/// Large bodies (the main feeds here) are sent from a mapped file with sendfile: every
+/// byte must arrive in order, for a client that reads slowly (so the socket fills and each
+/// send is partial) and pipelines requests (heads and bodies interleaved on one socket).
+#[test]
+fn large_bodies_arrive_whole_at_slow_and_pipelining_clients() {
+    let site = Site::new("content", "serve.toml");
+    let big = site.content().join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    for i in 0..30 {
+        let para =
+            format!("Paragraph of article {i} with words enough to fill a feed. ").repeat(40);
+        let text = format!("Large article {i}\n\n{para}\n\n{para}\n\n{para}\n");
+        std::fs::write(big.join(format!("a{i:02}.txt")), text).unwrap();
+    }
+    let out = site.build("out");
+    let want = std::fs::read(out.join("feed.atom")).unwrap();
+    assert!(
+        want.len() > 200_000,
+        "the feed is large: {} bytes",
+        want.len()
+    );
+    let server = TestServer::start(&site, &[]);
+    // The test is about the file-backed path: the body must really be in such a file.
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", server.child.id())).unwrap();
+    assert!(maps.contains("/.body-"), "no file-backed body mapped");
+    let get = server.get("/feed.atom");
+    assert_eq!(get.body, want);
+    let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let host = server.addr;
+    let requests = [
+        ("GET", "/feed.atom", ""),
+        ("HEAD", "/feed.atom", ""),
+        ("GET", "/feed.atom", "Accept-Encoding: gzip\r\n"),
+        ("GET", "/feed.rss", ""),
+        ("GET", "/feed.atom", "Connection: close\r\n"),
+    ];
+    let mut pipelined = String::new();
+    for (method, path, extra) in requests {
+        pipelined.push_str(&format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n"
+        ));
+    }
+    s.write_all(pipelined.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf).unwrap() {
+            0 => break,
+            n => raw.extend_from_slice(&buf[..n]),
+        }
+        std::thread::sleep(Duration::from_micros(300));
+    }
+    let heads_only: Vec<bool> = requests.iter().map(|r| r.0 == "HEAD").collect();
+    let responses = split_responses(&raw, &heads_only);
+    assert!(responses.iter().all(|(h, _)| h.starts_with("http/1.1 200")));
+    assert_eq!(responses[0].1, want);
+    assert!(responses[1].1.is_empty());
+    assert_eq!(gunzip(&responses[2].1), want);
+    assert_eq!(responses[3].1, std::fs::read(out.join("feed.rss")).unwrap());
+    assert_eq!(responses[4].1, want);
+}
+
 #[test]
 fn slowloris_is_closed_while_others_are_served() {
     let (_site, server) = serve_site();
