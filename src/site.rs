@@ -128,21 +128,11 @@ impl Rendered {
         self_url: Option<String>,
     ) -> Rendered {
         let tag = body_tag(&body);
-        Self::from_parts(kind, body, tag, last_modified, self_url)
-    }
-
-    /// Like [`Rendered::new`] with the body's tag ([`body_tag`]) already computed.
-    pub fn from_parts(
-        kind: Kind,
-        body: Vec<u8>,
-        tag: String,
-        last_modified: i64,
-        self_url: Option<String>,
-    ) -> Rendered {
         Self::from_bytes(kind, exact(body), tag, last_modified, self_url)
     }
 
-    /// Like [`Rendered::from_parts`] with the identity body already in its final place.
+    /// Like [`Rendered::new`] with the body's tag ([`body_tag`]) already computed and the
+    /// body in its final place (see [`exact`] and [`crate::zerocopy::file_backed`]).
     pub fn from_bytes(
         kind: Kind,
         identity: Bytes,
