@@ -96,8 +96,7 @@ pub struct Engine {
     /// Records the state store does not have yet: a first start's, written right after the
     /// first publish, or those it failed to take, written back when it works again.
     unsaved: HashMap<String, Record>,
-    /// The last write to the state store failed.
-    state_down: bool,
+
     /// Every record is a first start's, not written yet (see `apply`).
     first_records_unsaved: bool,
     /// Stamp of every candidate file as last read (articles and skipped ones).
@@ -189,7 +188,7 @@ impl Engine {
             index: Index::new(),
             records: HashMap::new(),
             unsaved: HashMap::new(),
-            state_down: false,
+
             first_records_unsaved: false,
             stamps: HashMap::new(),
             logged: HashSet::new(),
@@ -890,13 +889,13 @@ impl Engine {
         pending.sort_unstable_by_key(|(p, _)| *p);
         match self.state.save_records(&pending) {
             Ok(()) => {
-                if self.state_down {
+                // Records in `unsaved` are there because an earlier write failed.
+                if !self.first_records_unsaved {
                     info!(
                         records = pending.len(),
                         "state store writable again; records saved"
                     );
                 }
-                self.state_down = false;
                 self.unsaved = HashMap::new();
             }
             Err(e) => {
@@ -940,8 +939,7 @@ impl Engine {
         }
     }
 
-    fn state_failed(&mut self, e: &anyhow::Error) {
-        self.state_down = true;
+    fn state_failed(&self, e: &anyhow::Error) {
         self.metrics.state_errors.fetch_add(1, Relaxed);
         error!(
             state = %self.cfg.state_file().display(),
