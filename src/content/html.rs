@@ -103,6 +103,7 @@ pub(super) fn parse(input: &str) -> Parsed {
             .map(str::to_string),
         id: None,
         draft: false,
+        markup: true,
     }
 }
 
@@ -269,29 +270,47 @@ const RAW_TEXT: &[&str] = &[
     "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript",
 ];
 
-/// Text a reader would see: no script, style, template or noscript content.
+/// Text a reader would see: no script, style, template or noscript content. Inline
+/// elements join their text as a browser renders it ("a <a>link</a>." → "a link."); every
+/// other element is set apart by white space, which the summary collapses.
 fn visible_text(el: ElementRef) -> String {
+    enum Step<N> {
+        Enter(N),
+        /// The end of a block element.
+        Leave,
+    }
     let mut out = String::new();
-    let mut stack = vec![*el];
-    while let Some(node) = stack.pop() {
+    let mut stack = vec![Step::Enter(*el)];
+    while let Some(step) = stack.pop() {
+        let Step::Enter(node) = step else {
+            out.push(' ');
+            continue;
+        };
         match node.value() {
-            Node::Text(t) => {
-                out.push_str(t);
-                out.push(' ');
-            }
+            Node::Text(t) => out.push_str(t),
             Node::Element(e)
                 if matches!(e.name(), "script" | "style" | "template" | "noscript") =>
             {
                 continue
             }
+            Node::Element(e) if !INLINE.contains(&e.name()) => {
+                out.push(' ');
+                stack.push(Step::Leave);
+            }
             _ => {}
         }
         // Children in document order: push reversed.
-        let children: Vec<_> = node.children().collect();
-        stack.extend(children.into_iter().rev());
+        stack.extend(node.children().rev().map(Step::Enter));
     }
     out
 }
+
+/// Elements whose text runs on with the text around them.
+const INLINE: &[&str] = &[
+    "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em", "font", "i",
+    "ins", "kbd", "label", "mark", "q", "rb", "rp", "rt", "ruby", "s", "samp", "small", "span",
+    "strike", "strong", "sub", "sup", "time", "tt", "u", "var", "wbr",
+];
 
 #[cfg(test)]
 mod tests {

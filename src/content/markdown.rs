@@ -278,6 +278,8 @@ pub(super) fn parse(input: &str) -> Result<Parsed, String> {
         link: fm.link.map(Scalar::into_string),
         id: fm.id.map(Scalar::into_string),
         draft: fm.draft.is_some_and(|d| d.is_true()),
+        // Front matter strings and a heading's text are text, not markup.
+        markup: false,
     })
 }
 
@@ -338,6 +340,16 @@ fn plain_text(events: &[Event]) -> String {
         match e {
             Event::Text(t) | Event::Code(t) => out.push_str(t),
             Event::SoftBreak | Event::HardBreak => out.push(' '),
+            // Inline elements run on with the text around them ("a [link]." → "a link.").
+            Event::End(
+                TagEnd::Emphasis
+                | TagEnd::Strong
+                | TagEnd::Strikethrough
+                | TagEnd::Superscript
+                | TagEnd::Subscript
+                | TagEnd::Link
+                | TagEnd::Image,
+            ) => {}
             Event::End(_) => out.push('\n'),
             _ => {}
         }

@@ -164,6 +164,9 @@ struct Parsed {
     link: Option<String>,
     id: Option<String>,
     draft: bool,
+    /// Whether the metadata strings above are markup (values from an HTML source, reduced
+    /// to their visible text) or text (every other source: kept character for character).
+    markup: bool,
 }
 
 #[derive(Debug)]
@@ -606,7 +609,10 @@ impl Loader {
         if p.draft {
             return Err(Skipped::new(rel, SkipReason::Draft, "skipped: draft"));
         }
-        let title = clean_line(p.title.as_deref().unwrap_or(""));
+        // A title like `AT&T <draft>` from a text source keeps every character: only values
+        // from HTML sources are markup to reduce to text.
+        let line = if p.markup { clean_line } else { text_line };
+        let title = line(p.title.as_deref().unwrap_or(""));
         if title.is_empty() {
             return Err(Skipped::new(
                 rel,
@@ -614,8 +620,8 @@ impl Loader {
                 "skipped: missing title",
             ));
         }
-        let date = parse_date_field(p.date.as_deref(), "date", &mut warnings);
-        let updated = parse_date_field(p.updated.as_deref(), "updated", &mut warnings);
+        let date = parse_date_field(p.date.as_deref(), "date", line, &mut warnings);
+        let updated = parse_date_field(p.updated.as_deref(), "updated", line, &mut warnings);
         let (content_html, body_text) = match p.body {
             Body::Paragraphs(paras) => {
                 let mut html = String::new();
@@ -643,13 +649,13 @@ impl Loader {
                 (text::xml_clean(&clean).into_owned(), text)
             }
         };
-        let summary = match p.summary.as_deref().map(clean_line) {
+        let summary = match p.summary.as_deref().map(line) {
             Some(s) if !s.is_empty() => text::summarize(&s, self.summary_chars),
             // Text taken from parsed HTML or Markdown has its character references decoded.
             _ => text::summarize(&text::xml_clean(&body_text), self.summary_chars),
         };
         let link = p.link.and_then(|l| {
-            let l = clean_line(&l);
+            let l = line(&l);
             match url::Url::parse(&l) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u.to_string()),
                 _ => {
@@ -658,7 +664,7 @@ impl Loader {
                 }
             }
         });
-        let id = p.id.map(|i| clean_line(&i)).filter(|i| !i.is_empty());
+        let id = p.id.map(|i| line(&i)).filter(|i| !i.is_empty());
         if let Some(id) = &id {
             if url::Url::parse(id).is_err() {
                 warnings.push(format!(
@@ -666,15 +672,15 @@ impl Loader {
                 ));
             }
         }
-        let categories = capped(p.categories, "categories", &mut warnings);
-        let tags = capped(p.tags, "tags", &mut warnings);
+        let categories = capped(p.categories, "categories", line, &mut warnings);
+        let tags = capped(p.tags, "tags", line, &mut warnings);
         Ok(Document {
             path: rel.to_string(),
             hash,
             title,
             date,
             updated,
-            authors: clean_list(p.authors, clean_author),
+            authors: clean_list(p.authors, |a| clean_author(a, line)),
             summary,
             content_html,
             categories,
@@ -701,9 +707,10 @@ fn too_complex(rel: &str) -> Skipped {
 fn parse_date_field(
     value: Option<&str>,
     field: &str,
+    line: fn(&str) -> String,
     warnings: &mut Vec<String>,
 ) -> Option<RawDate> {
-    let value = clean_line(value?);
+    let value = line(value?);
     if value.is_empty() {
         return None;
     }
@@ -714,10 +721,8 @@ fn parse_date_field(
     parsed
 }
 
-/// One line of metadata: plain text (markup stripped), illegal characters gone, white
-/// space collapsed.
-/// One line of plain text: tags stripped, white space collapsed, only XML characters
-/// (stripping tags decodes character references, and `&#1;` is U+0001).
+/// One line of metadata from an HTML source: tags stripped, white space collapsed, only XML
+/// characters (stripping tags decodes character references, and `&#1;` is U+0001).
 fn clean_line(s: &str) -> String {
     let line = text::collapse_whitespace(&html::strip_tags(&text::xml_clean(s)));
     match text::xml_clean(&line) {
@@ -726,8 +731,14 @@ fn clean_line(s: &str) -> String {
     }
 }
 
+/// One line of metadata from a text source: white space collapsed, every other character
+/// kept (`<draft>` and `&amp;` are words here, escaped on output).
+fn text_line(s: &str) -> String {
+    text::collapse_whitespace(&text::xml_clean(s))
+}
+
 /// An author keeps a trailing `<e-mail>` (not a tag); the rest is cleaned like any line.
-fn clean_author(s: &str) -> String {
+fn clean_author(s: &str, clean_line: fn(&str) -> String) -> String {
     let s = text::trim(s);
     if let Some(open) = s.rfind('<') {
         let email = &s[open + 1..];
@@ -747,7 +758,12 @@ pub const MAX_TERMS: usize = 100;
 
 /// Cleaned names (see [`clean_list`]), at most [`MAX_TERMS`]; a warning says how many more
 /// there were.
-fn capped(mut names: Vec<String>, what: &str, warnings: &mut Vec<String>) -> Vec<String> {
+fn capped(
+    mut names: Vec<String>,
+    what: &str,
+    clean_line: fn(&str) -> String,
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
     // Only the first ones can be kept: no need to clean the rest.
     let given = names.len();
     names.truncate(MAX_TERMS * 4);
@@ -762,7 +778,7 @@ fn capped(mut names: Vec<String>, what: &str, warnings: &mut Vec<String>) -> Vec
 }
 
 /// Cleans names and drops empty ones and repeats (case-insensitively), keeping order.
-fn clean_list(items: Vec<String>, clean: fn(&str) -> String) -> Vec<String> {
+fn clean_list(items: Vec<String>, clean: impl Fn(&str) -> String) -> Vec<String> {
     let mut seen = HashSet::new();
     items
         .iter()
