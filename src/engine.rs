@@ -1183,11 +1183,8 @@ impl Engine {
                 routes.insert(route, existing.clone());
                 continue;
             }
-            let lm = match self.route_lm.get(&route) {
-                Some((t, lm)) if *t == tag => *lm,
-                Some((_, lm)) => now.max(lm + 1),
-                None => updated.unwrap_or(now).min(now),
-            };
+            let previous = self.route_lm.get(&route).map(|(t, lm)| (t.as_str(), *lm));
+            let lm = next_last_modified(previous, &tag, updated, now);
             self.route_lm.insert(route.clone(), (tag.clone(), lm));
             lm_updates.push((route.clone(), tag.clone(), lm));
             let self_url = kind.is_feed().then(|| cfg.url(&route));
@@ -1284,6 +1281,30 @@ impl Engine {
         if self.generation > 1 {
             systemd::status(&self.status());
         }
+    }
+}
+
+/// A route's Last-Modified (Unix seconds) after a publish made `tag` its version at `now`.
+///
+/// HTTP dates have one-second resolution and some readers (Tiny Tiny RSS) revalidate with
+/// If-Modified-Since alone, so a changed route is dated the second *after* its change:
+/// every response that showed an earlier version was sent no later than `now` and showed
+/// at most `now`, so its If-Modified-Since is earlier and gets a 200, however many changes
+/// fall within one second. Until that second has begun, responses show their own `Date`
+/// instead (see [`crate::site::Rendered::last_modified_at`]): Last-Modified is never later
+/// than Date, never goes backwards (it is kept per route in the state), and a busy site
+/// does not drift ahead of the clock (the next change's value is again `now + 1`). A new
+/// route takes its newest entry's `updated`, so a restart or a new state keeps it.
+fn next_last_modified(
+    previous: Option<(&str, i64)>,
+    tag: &str,
+    updated: Option<i64>,
+    now: i64,
+) -> i64 {
+    match previous {
+        Some((t, lm)) if t == tag => lm,
+        Some((_, lm)) => lm.max(now + 1),
+        None => updated.unwrap_or(now).min(now),
     }
 }
 
@@ -1440,9 +1461,10 @@ fn finish(l: Loaded, key: &Arc<str>, rec: &Record, cfg: &Config, now: i64) -> Ar
 
 /// The version of the article page layout and of what the article cache keeps of it: a new
 /// version (the page gained a `<meta name="description">` in 2; the store keeps packed
-/// bodies, not pages, since 3) makes pages and cache rows from an older herald stale, and
-/// moves pages' Last-Modified like a settings change does.
-const PAGE_LAYOUT: u32 = 3;
+/// bodies, not pages, since 3; text sources keep literal `<…>` and `&` in titles and
+/// terms, and summaries join inline text, since 4) makes pages and cache rows from an
+/// older herald stale, and moves pages' Last-Modified like a settings change does.
+const PAGE_LAYOUT: u32 = 4;
 
 /// The settings (and page layout) that shape rendered pages, as one fingerprint.
 fn render_fingerprint(cfg: &Config) -> String {
@@ -1456,4 +1478,46 @@ fn render_fingerprint(cfg: &Config) -> String {
 /// Whether a path could be an article at all (cheap, by name).
 fn is_candidate_path(rel: &str) -> bool {
     content::is_candidate(Path::new(rel)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_last_modified;
+
+    #[test]
+    fn an_unchanged_route_keeps_its_last_modified() {
+        assert_eq!(
+            next_last_modified(Some(("a", 100)), "a", Some(50), 900),
+            100
+        );
+    }
+
+    #[test]
+    fn a_change_is_dated_the_second_after_it() {
+        assert_eq!(
+            next_last_modified(Some(("a", 100)), "b", Some(50), 900),
+            901
+        );
+        // A second change within the same second: the same value, no drift ahead.
+        assert_eq!(next_last_modified(Some(("b", 901)), "c", None, 900), 901);
+        // Ten changes in ten seconds stay one second ahead at most.
+        let mut lm = 100;
+        for (i, now) in (1000..1010).enumerate() {
+            lm = next_last_modified(Some((&i.to_string(), lm)), "x", None, now);
+            assert_eq!(lm, now + 1);
+        }
+    }
+
+    #[test]
+    fn last_modified_never_goes_backwards() {
+        // A value ahead of the clock (an older herald drifted, or the clock was set back).
+        assert_eq!(next_last_modified(Some(("a", 5000)), "b", None, 900), 5000);
+    }
+
+    #[test]
+    fn a_new_route_takes_its_newest_entry_but_never_the_future() {
+        assert_eq!(next_last_modified(None, "a", Some(50), 900), 50);
+        assert_eq!(next_last_modified(None, "a", Some(5000), 900), 900);
+        assert_eq!(next_last_modified(None, "a", None, 900), 900);
+    }
 }

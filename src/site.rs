@@ -189,6 +189,25 @@ impl Rendered {
         }
     }
 
+    /// The `Last-Modified` to send at `now`, and the `Date` to send with it when it is not
+    /// the precomputed value: a representation dated ahead of the clock (a change is dated
+    /// the second after it, an article may be dated tomorrow) shows `now` instead, as both
+    /// headers, so Last-Modified is never later than Date (RFC 9110 §8.8.2.1).
+    pub fn last_modified_at(
+        &self,
+        now: std::time::SystemTime,
+    ) -> (HeaderValue, Option<HeaderValue>) {
+        let secs = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if self.last_modified <= i64::try_from(secs).unwrap_or(i64::MAX) {
+            return (self.headers.last_modified.clone(), None);
+        }
+        let date = HeaderValue::from_str(&httpdate::fmt_http_date(now))
+            .unwrap_or(HeaderValue::from_static(""));
+        (date.clone(), Some(date))
+    }
+
     /// A term feed's spec and digest tag, for a representation made by [`Rendered::lazy`].
     pub fn lazy_feed(&self) -> Option<(&LazyFeed, &PageTag)> {
         match &self.repr {

@@ -770,3 +770,61 @@ fn listens_on_several_addresses_ipv4_and_ipv6() {
         .status();
     assert_eq!(guard.0.wait().unwrap().code(), Some(0));
 }
+
+/// Tiny Tiny RSS revalidates with If-Modified-Since alone, and HTTP dates have one-second
+/// resolution: ten edits within a second, each published, with such a poller between them.
+/// It must end with the final content, and no response may date itself after its `Date`.
+#[test]
+fn if_modified_since_alone_never_misses_an_edit_within_one_second() {
+    let site = Site::new("content", "serve.toml");
+    let config = site.out("fast.toml");
+    std::fs::write(
+        &config,
+        read(&site.config).replace("debounce_ms = 200", "debounce_ms = 10"),
+    )
+    .unwrap();
+    let server = TestServer::start_with_config(&site, &config, &[]);
+    let time = |r: &HttpResponse, name: &str| {
+        httpdate::parse_http_date(r.header(name).unwrap_or_else(|| panic!("no {name}"))).unwrap()
+    };
+    let mut since: Option<String> = None;
+    let mut seen = String::new();
+    let mut poll = || {
+        let headers: Vec<(&str, &str)> = since
+            .iter()
+            .map(|s| ("If-Modified-Since", s.as_str()))
+            .collect();
+        let r = server.request("GET", "/feed.json", &headers);
+        assert!(
+            time(&r, "Last-Modified") <= time(&r, "Date"),
+            "Last-Modified {:?} after Date {:?}",
+            r.header("Last-Modified"),
+            r.header("Date")
+        );
+        match r.status {
+            200 => {
+                since = r.header("Last-Modified").map(str::to_string);
+                seen = r.text();
+            }
+            304 => {}
+            s => panic!("status {s}"),
+        }
+    };
+    let path = site.content().join("plain/busy.txt");
+    for i in 0..10 {
+        std::fs::write(&path, format!("Busy edit {i}\n\nBody {i}.\n")).unwrap();
+        // Published (the debounce is 10 ms), then polled.
+        server.wait_until("edit published", || {
+            server
+                .get("/feed.json")
+                .text()
+                .contains(&format!("Busy edit {i}"))
+        });
+        poll();
+    }
+    poll();
+    assert!(
+        seen.contains("Busy edit 9"),
+        "the poller missed the last edit"
+    );
+}

@@ -123,7 +123,11 @@ fn answer<B>(
     let mut r = Response::new(Full::new(Bytes::new()));
     let h = r.headers_mut();
     h.insert(header::ETAG, etag.clone());
-    h.insert(header::LAST_MODIFIED, route.headers.last_modified.clone());
+    let (last_modified, date) = route.last_modified_at(std::time::SystemTime::now());
+    h.insert(header::LAST_MODIFIED, last_modified);
+    if let Some(date) = date {
+        h.insert(header::DATE, date);
+    }
     h.insert(header::CACHE_CONTROL, snapshot.cache_control.clone());
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if let Some(link) = &route.headers.link {
