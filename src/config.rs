@@ -72,6 +72,29 @@ pub struct SiteConfig {
 pub struct FeedConfig {
     pub entries: usize,
     pub summary_chars: usize,
+    /// The one format `feeds.opml` lists each feed in (importing it subscribes to every
+    /// outline, so one per feed).
+    pub opml_format: OpmlFormat,
+}
+
+/// Which of the three formats the OPML list subscribes readers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpmlFormat {
+    Atom,
+    Rss,
+    Json,
+}
+
+impl OpmlFormat {
+    /// The feed file's extension (`feed.atom`, `feed.rss`, `feed.json`).
+    pub fn ext(self) -> &'static str {
+        match self {
+            OpmlFormat::Atom => "atom",
+            OpmlFormat::Rss => "rss",
+            OpmlFormat::Json => "json",
+        }
+    }
 }
 
 /// Labels of the scraped news-page format; each is a list of alternatives, matched
@@ -219,6 +242,7 @@ struct RawFeed {
     entries: usize,
     #[serde(deserialize_with = "positive_usize")]
     summary_chars: usize,
+    opml_format: OpmlFormat,
 }
 
 impl Default for RawFeed {
@@ -226,6 +250,7 @@ impl Default for RawFeed {
         RawFeed {
             entries: 50,
             summary_chars: 280,
+            opml_format: OpmlFormat::Atom,
         }
     }
 }
@@ -486,6 +511,7 @@ impl Config {
             feed: FeedConfig {
                 entries: raw.feed.entries,
                 summary_chars: raw.feed.summary_chars,
+                opml_format: raw.feed.opml_format,
             },
             labels: raw.scraped,
             server: ServerConfig {

@@ -1,6 +1,11 @@
 //! Atom 1.0 (RFC 4287) through `atom_syndication`: feed id, title, updated, author, self and
 //! alternate links; entries with id, published, updated, authors, categories, a plain-text
 //! summary and `type="html"` content (never `xhtml`, which the crate writes unescaped).
+//! No two entries of a feed show the same `updated` (see [`distinct_updated`]).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, FixedOffset};
 
 use atom_syndication::{Category, Content, Entry, Feed, Generator, Link, Person, Text};
 
@@ -16,15 +21,46 @@ fn link(href: String, rel: &str, mime: Option<&str>) -> Link {
     }
 }
 
+/// Text as a text construct: plain, or escaped HTML when it would look like markup (an
+/// article about HTML may say `</b>`), so no reader or validator takes it for markup.
+fn text(s: &str) -> Text {
+    if super::looks_like_markup(s) {
+        Text::html(crate::text::escape_html(s).into_owned())
+    } else {
+        Text::plain(s.to_string())
+    }
+}
+
+/// Each entry's `updated`, made distinct within the feed: the W3C validator warns about
+/// two entries with the same value, and many share one (articles dated by day alone start
+/// at midnight; files first seen in the same second). A repeat is moved a millisecond
+/// later until it is free, in entry order (newest first, ties by id), so the same entries
+/// always get the same values; entries without a twin keep theirs exactly.
+fn distinct_updated(spec: &FeedSpec) -> Vec<DateTime<FixedOffset>> {
+    let mut seen = HashSet::with_capacity(spec.entries.len());
+    spec.entries
+        .iter()
+        .map(|a| {
+            let mut d = a.updated;
+            while !seen.insert(d) {
+                d += Duration::milliseconds(1);
+            }
+            d
+        })
+        .collect()
+}
+
 pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
+    let updated = distinct_updated(spec);
     let entries = spec
         .entries
         .iter()
         .zip(texts)
-        .map(|(a, (content, summary))| Entry {
+        .zip(updated)
+        .map(|((a, (content, summary)), updated)| Entry {
             id: a.id.to_string(),
-            title: Text::plain(a.title.clone()),
-            updated: a.updated,
+            title: text(&a.title),
+            updated,
             published: Some(a.published),
             authors: a
                 .authors
@@ -47,7 +83,7 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
                     label: None,
                 })
                 .collect(),
-            summary: (!summary.is_empty()).then(|| Text::plain(summary.to_string())),
+            summary: (!summary.is_empty()).then(|| text(summary)),
             content: Some(Content {
                 value: Some(content.to_string()),
                 content_type: Some("html".into()),
@@ -58,8 +94,8 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
         .collect();
     let feed = Feed {
         id: spec.atom_id(cfg),
-        title: Text::plain(spec.title.clone()),
-        subtitle: (!spec.description.is_empty()).then(|| Text::plain(spec.description.clone())),
+        title: text(&spec.title),
+        subtitle: (!spec.description.is_empty()).then(|| text(&spec.description)),
         updated: spec.updated,
         authors: vec![Person {
             name: cfg.site.author.clone(),

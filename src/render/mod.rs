@@ -258,10 +258,53 @@ pub fn render_format(spec: &FeedSpec, cfg: &Config, kind: Kind) -> Vec<u8> {
 
 fn render_with(spec: &FeedSpec, texts: &Texts, cfg: &Config, kind: Kind) -> Vec<u8> {
     match kind {
-        Kind::Rss => rss::render(spec, texts, cfg),
-        Kind::Atom => atom::render(spec, texts, cfg),
+        Kind::Rss => hex_references(rss::render(spec, texts, cfg)),
+        Kind::Atom => hex_references(atom::render(spec, texts, cfg)),
         _ => json::render(spec, texts, cfg),
     }
+}
+
+/// Writes `&` and `<` in the text of an XML feed as `&#x26;` and `&#x3C;` instead of `&amp;`
+/// and `&lt;`: the same characters to any XML parser, and what the RSS Best Practices
+/// Profile asks for, so that readers that unescape twice keep them as text (the W3C
+/// validator warns about plain text without them). CDATA sections and Atom `<content>`
+/// (escaped HTML, where the shorter references are as good) are left as they are.
+fn hex_references(xml: Vec<u8>) -> Vec<u8> {
+    const SKIP: [(&[u8], &[u8]); 3] = [
+        (b"<![CDATA[", b"]]>"),
+        (b"<content ", b"</content>"),
+        (b"<content>", b"</content>"),
+    ];
+    let mut out = Vec::with_capacity(xml.len() + xml.len() / 64);
+    let mut i = 0;
+    while let Some(at) = memchr::memchr2(b'&', b'<', &xml[i..]).map(|k| i + k) {
+        out.extend_from_slice(&xml[i..at]);
+        let rest = &xml[at..];
+        if let Some((_, end)) = SKIP.iter().find(|(open, _)| rest.starts_with(open)) {
+            let stop = memchr::memmem::find(rest, end).map_or(xml.len(), |k| at + k + end.len());
+            out.extend_from_slice(&xml[at..stop]);
+            i = stop;
+        } else if rest.starts_with(b"&amp;") {
+            out.extend_from_slice(b"&#x26;");
+            i = at + 5;
+        } else if rest.starts_with(b"&lt;") {
+            out.extend_from_slice(b"&#x3C;");
+            i = at + 4;
+        } else {
+            out.push(xml[at]);
+            i = at + 1;
+        }
+    }
+    out.extend_from_slice(&xml[i..]);
+    out
+}
+
+/// Whether text shown as plain text would look like markup to a reader or validator (an
+/// end tag such as `</b>`): such text is better sent as escaped HTML where the format can
+/// say so (Atom's `type="html"`), so nobody takes it for undeclared markup.
+pub(crate) fn looks_like_markup(text: &str) -> bool {
+    text.match_indices("</")
+        .any(|(i, _)| text[i + 2..].starts_with(|c: char| c.is_ascii_alphabetic()))
 }
 
 /// Renders the three formats of one feed into `pages`.

@@ -1,4 +1,4 @@
-//! RSS 2.0 through the `rss` crate: summary in `description`, full HTML in
+//! RSS 2.0 through the `rss` crate: the summary escaped as HTML in `description`, full HTML in
 //! `content:encoded`, `guid isPermaLink="false"` for tag ids, names in `dc:creator` and only
 //! e-mails in `author`, `atom:link rel="self"`, RFC 2822 dates with numeric zones.
 
@@ -67,7 +67,9 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
             Item {
                 title: Some(a.title.clone()),
                 link: Some(url),
-                description: Some(summary.to_string()),
+                // RSS readers take `description` as HTML: the summary is text, so it is
+                // escaped (CDATA alone would hand `<b>` or `<script>` to them as markup).
+                description: Some(crate::text::escape_html(summary).into_owned()),
                 content: Some(content.to_string()),
                 author,
                 categories,
