@@ -272,6 +272,31 @@ fn decode(row: Row) -> Option<(String, Entry)> {
     ))
 }
 
+/// Reads one damaged or hostile row as [`load`] does (`meta` as stored, `mtime` as the text
+/// column, the page store's `(offset, len)`), gives the article `blob` as its page-store
+/// bytes and reads its texts back: what a bad state dir can make herald do. For fuzzing;
+/// true when the row was usable.
+pub(crate) fn read_damaged_row(meta: &[u8], mtime: &str, page: (i64, i64), blob: &[u8]) -> bool {
+    let row = Row {
+        path: "fuzz/article.txt".into(),
+        len: 1,
+        mtime: mtime.into(),
+        ino: 1,
+        meta: meta.to_vec(),
+        page_offset: page.0,
+        page_len: page.1,
+    };
+    let Some((_, entry)) = decode(row) else {
+        return false;
+    };
+    let mut article = Article::clone(&entry.article);
+    if let Content::Packed { blob: b, .. } = &mut article.content {
+        *b = Bytes::copy_from_slice(blob);
+    }
+    let (body, summary) = article.texts();
+    body.len() + summary.len() < usize::MAX
+}
+
 /// A change to the cache.
 pub enum Op {
     Put {

@@ -103,3 +103,22 @@ pub fn respond_to_raw(data: &[u8]) -> Option<u16> {
     let resp = crate::http::routes::respond(&req, app());
     Some(resp.status().as_u16())
 }
+
+/// Reads `data` as a config file: a `Config` or a `ConfigError`, never a panic.
+pub fn parse_config_bytes(data: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(data);
+    Config::from_toml(&text, &Default::default()).is_ok()
+}
+
+/// Reads `data` as what a damaged state dir can hold: an article-cache row's stored
+/// metadata and a page-store blob (split at a position the first two bytes give), read as
+/// herald reads them on start. Never panics and never allocates out of proportion: a bad
+/// row or blob is a cache miss.
+pub fn read_state_bytes(data: &[u8]) -> bool {
+    let Some((split, rest)) = data.split_first_chunk::<2>() else {
+        return false;
+    };
+    let at = usize::from(u16::from_le_bytes(*split)).min(rest.len());
+    let (meta, blob) = rest.split_at(at);
+    crate::cache::read_damaged_row(meta, "1700000000000000000", (0, blob.len() as i64), blob)
+}

@@ -51,3 +51,37 @@ fn request_inputs_get_answers() {
         }
     }
 }
+
+#[test]
+fn config_inputs_parse_or_fail_cleanly() {
+    let inputs = inputs("config");
+    assert!(!inputs.is_empty(), "no seeds found");
+    let mut valid = 0;
+    for (_, data) in inputs {
+        valid += usize::from(herald::fuzz_support::parse_config_bytes(&data));
+    }
+    assert!(
+        valid > 0,
+        "no seed config was valid: the harness reads nothing"
+    );
+}
+
+#[test]
+fn damaged_state_rows_are_cache_misses() {
+    let inputs = inputs("state_rows");
+    assert!(!inputs.is_empty(), "no seeds found");
+    let mut usable = 0;
+    for (name, data) in &inputs {
+        let ok = herald::fuzz_support::read_state_bytes(data);
+        // The seeds are rows a real herald wrote: they must read back.
+        if name.contains("/seeds/") {
+            assert!(ok, "{name}: a real row did not read back");
+        }
+        usable += usize::from(ok);
+        // Every truncation of a real row is damage herald must survive.
+        for cut in [1, data.len() / 2, data.len().saturating_sub(1)] {
+            herald::fuzz_support::read_state_bytes(&data[..cut.min(data.len())]);
+        }
+    }
+    assert!(usable > 0);
+}
