@@ -251,7 +251,11 @@ impl Engine {
             if !rescan_every.is_zero() {
                 wait = wait.min(next_rescan.saturating_duration_since(Instant::now()));
             }
-            match rx.recv_timeout(wait) {
+            let msg = rx.recv_timeout(wait);
+            // Cleared below, once this message (and a due rescan) is done: /healthz reports an
+            // indexer that stays busy too long.
+            self.metrics.indexer_busy_since.store(now_secs(), Relaxed);
+            match msg {
                 Ok(Msg::Changes(mut changes)) => {
                     // Take everything already queued as one batch.
                     let mut stop = false;
@@ -279,6 +283,7 @@ impl Engine {
                 self.rescan(false, false);
                 next_rescan = Instant::now() + rescan_every;
             }
+            self.metrics.indexer_busy_since.store(0, Relaxed);
             systemd::watchdog();
         }
         debug!("engine stopped");

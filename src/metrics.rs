@@ -34,9 +34,24 @@ pub struct Metrics {
     /// Term-feed and article-page bodies rendered (on request or right after publishing).
     pub feed_renders: AtomicU64,
     pub connections_total: AtomicU64,
+    /// When the indexer started the work it is doing (Unix seconds), 0 while it waits.
+    pub indexer_busy_since: AtomicI64,
 }
 
+/// How long the indexer may work on one batch before `/healthz` calls it stalled. A batch
+/// of 100 000 changed files takes seconds; a minute and more means it is stuck (a file it
+/// cannot get past), and everything published since the batch began waits.
+pub const INDEXER_STALL_SECS: i64 = 120;
+
 impl Metrics {
+    /// Seconds the indexer has been working on its current batch (0 while it waits).
+    pub fn indexer_busy_secs(&self, now: i64) -> i64 {
+        match self.indexer_busy_since.load(Relaxed) {
+            0 => 0,
+            since => (now - since).max(0),
+        }
+    }
+
     pub fn skipped(&self, reason: SkipReason) {
         if let Some(i) = SkipReason::ALL.iter().position(|r| *r == reason) {
             self.skipped[i].fetch_add(1, Relaxed);
@@ -218,6 +233,14 @@ impl Metrics {
             "counter",
             "Accepted HTTP connections.",
             self.connections_total.load(Relaxed).to_string(),
+        );
+        g(
+            &mut o,
+            "herald_indexer_busy_seconds",
+            "gauge",
+            "How long the indexer has been working on its current batch (0 while it waits).",
+            self.indexer_busy_secs(chrono::Utc::now().timestamp())
+                .to_string(),
         );
         o
     }

@@ -108,9 +108,9 @@ struct Newsboat {
 }
 
 impl Newsboat {
-    fn new(dir: &Path, urls: &[String]) -> Newsboat {
+    fn new(dir: &Path, feed: &str) -> Newsboat {
         std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join("urls"), urls.join("\n") + "\n").unwrap();
+        std::fs::write(dir.join("urls"), format!("{feed}\n")).unwrap();
         std::fs::write(dir.join("config"), "").unwrap();
         Newsboat {
             dir: dir.to_path_buf(),
@@ -178,7 +178,7 @@ fn newsboat_reads_every_entry_once_and_follows_changes_in_place() {
         .iter()
         .map(|ext| {
             let feed = format!("http://{}/feed.{ext}", server.addr);
-            let nb = Newsboat::new(&site.out(&format!("newsboat-{ext}")), &[feed.clone()]);
+            let nb = Newsboat::new(&site.out(&format!("newsboat-{ext}")), &feed);
             (feed, nb)
         })
         .collect();

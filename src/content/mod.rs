@@ -439,15 +439,17 @@ impl Loader {
         &self.root
     }
 
-    /// Reads and parses one file, given by its path relative to the content dir.
+    /// Reads and parses one file, given by its path relative to the content dir. Whatever
+    /// the path was when it was found, what is read is checked to be a regular file inside
+    /// the content dir (see [`Loader::open_inside`]).
     pub fn load(&self, rel: &str) -> Result<Document, Skipped> {
-        self.load_checked(rel, true, &mut None)
+        self.load_checked(rel, &mut None)
     }
 
-    /// Like [`Loader::load`] for a path that [`scan`] found: the scan already applied the
-    /// symlink policy, so the per-file `canonicalize` (a syscall per path component) is skipped.
+    /// [`Loader::load`] for a path that [`scan`] found (the same checks: the file may have
+    /// been swapped since).
     pub fn load_scanned(&self, rel: &str) -> Result<Document, Skipped> {
-        self.load_checked(rel, false, &mut None)
+        self.load_checked(rel, &mut None)
     }
 
     /// Like [`Loader::load_scanned`], also giving the file's metadata as it was just before
@@ -458,34 +460,77 @@ impl Loader {
         rel: &str,
     ) -> (Option<fs::Metadata>, Result<Document, Skipped>) {
         let mut meta = None;
-        let doc = self.load_checked(rel, false, &mut meta);
+        let doc = self.load_checked(rel, &mut meta);
         (meta, doc)
     }
 
     fn load_checked(
         &self,
         rel: &str,
-        check_symlinks: bool,
         meta: &mut Option<fs::Metadata>,
     ) -> Result<Document, Skipped> {
         let rel_path = Path::new(rel);
         let format = is_candidate(rel_path).map_err(|(r, m)| Skipped::new(rel, r, m))?;
         let abs = self.root.join(rel_path);
-        if check_symlinks {
-            self.check_symlinks(rel, &abs)?;
-        }
         let bytes = self.read_capped(rel, &abs, meta)?;
         self.parse_owned(rel, bytes, format)
     }
 
-    /// A symlink anywhere along the path must resolve inside the content dir.
-    fn check_symlinks(&self, rel: &str, abs: &Path) -> Result<(), Skipped> {
-        let Some(root_canon) = self.root_canon.as_ref() else {
-            return Ok(());
+    /// Opens `abs` once and checks *what was opened*: a regular file inside the content dir.
+    ///
+    /// Checking the path first and opening it again would let a file swapped for a symlink in
+    /// between (`renameat2(RENAME_EXCHANGE)` in a loop does it within seconds) publish a file
+    /// from outside the content dir, so the check is made on the open descriptor: the kernel's
+    /// own name for it (`/proc/self/fd/N`), which symlinks along the path cannot fake. The
+    /// open never blocks (`O_NONBLOCK`: a FIFO swapped in would otherwise hang the loader
+    /// until a writer came), and the type is checked on the descriptor (`fstat`) before a
+    /// byte is read.
+    fn open_inside(&self, rel: &str, abs: &Path) -> Result<(fs::File, fs::Metadata), Skipped> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(abs)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => {
+                    Skipped::new(rel, SkipReason::FilesystemLoop, "skipped: symlink loop")
+                }
+                _ => Skipped::new(
+                    rel,
+                    SkipReason::Unreadable,
+                    format!("unreadable: {}", io_reason(Some(&e))),
+                ),
+            })?;
+        let meta = file.metadata().map_err(|e| {
+            Skipped::new(
+                rel,
+                SkipReason::Unreadable,
+                format!("unreadable: {}", io_reason(Some(&e))),
+            )
+        })?;
+        if !meta.is_file() {
+            return Err(Skipped::new(
+                rel,
+                SkipReason::NotRegularFile,
+                "skipped: not a regular file",
+            ));
+        }
+        let root = match &self.root_canon {
+            Some(r) => std::borrow::Cow::Borrowed(r.as_path()),
+            None => match fs::canonicalize(&self.root) {
+                Ok(r) => std::borrow::Cow::Owned(r),
+                Err(e) => {
+                    return Err(Skipped::new(
+                        rel,
+                        SkipReason::Unreadable,
+                        format!("unreadable: content dir: {}", io_reason(Some(&e))),
+                    ))
+                }
+            },
         };
-        match fs::canonicalize(abs) {
-            Ok(target) if target.starts_with(root_canon) => Ok(()),
-            Ok(target) => Err(Skipped::new(
+        match opened_path(&file, abs, &meta) {
+            Some(target) if target.starts_with(&root) => Ok((file, meta)),
+            Some(target) => Err(Skipped::new(
                 rel,
                 SkipReason::SymlinkOutside,
                 format!(
@@ -493,42 +538,24 @@ impl Loader {
                     target.display()
                 ),
             )),
-            Err(e) if e.raw_os_error() == Some(40) => Err(Skipped::new(
-                rel,
-                SkipReason::FilesystemLoop,
-                "skipped: symlink loop",
-            )),
-            Err(e) => Err(Skipped::new(
+            None => Err(Skipped::new(
                 rel,
                 SkipReason::Unreadable,
-                format!("unreadable: {}", io_reason(Some(&e))),
+                "unreadable: changed while it was opened",
             )),
         }
     }
 
-    /// Reads a file of at most `max_article_bytes`; `meta` gets its metadata.
+    /// Reads a file of at most `max_article_bytes`; `meta` gets its metadata (of the open
+    /// file, see [`Loader::open_inside`]).
     fn read_capped(
         &self,
         rel: &str,
         abs: &Path,
         meta: &mut Option<fs::Metadata>,
     ) -> Result<Vec<u8>, Skipped> {
-        let unreadable = |e: std::io::Error| {
-            Skipped::new(
-                rel,
-                SkipReason::Unreadable,
-                format!("unreadable: {}", io_reason(Some(&e))),
-            )
-        };
-        let meta = meta.insert(fs::metadata(abs).map_err(unreadable)?);
-        if !meta.is_file() {
-            // Never open FIFOs or devices: reading one could block forever.
-            return Err(Skipped::new(
-                rel,
-                SkipReason::NotRegularFile,
-                "skipped: not a regular file",
-            ));
-        }
+        let (file, m) = self.open_inside(rel, abs)?;
+        let meta = meta.insert(m);
         let too_large = |n: u64| {
             Skipped::new(
                 rel,
@@ -542,12 +569,17 @@ impl Loader {
         if meta.len() > self.max_bytes {
             return Err(too_large(meta.len()));
         }
-        let file = fs::File::open(abs).map_err(unreadable)?;
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         // The file may grow between stat and read: never read more than the cap.
         file.take(self.max_bytes + 1)
             .read_to_end(&mut bytes)
-            .map_err(unreadable)?;
+            .map_err(|e| {
+                Skipped::new(
+                    rel,
+                    SkipReason::Unreadable,
+                    format!("unreadable: {}", io_reason(Some(&e))),
+                )
+            })?;
         if bytes.len() as u64 > self.max_bytes {
             return Err(too_large(bytes.len() as u64));
         }
@@ -690,6 +722,19 @@ impl Loader {
             warnings,
         })
     }
+}
+
+/// The real path of an open file: the kernel's name for the descriptor, or, where `/proc`
+/// is not mounted, `abs` resolved now if it still names the same file (device and inode).
+fn opened_path(file: &fs::File, abs: &Path, meta: &fs::Metadata) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::io::AsRawFd;
+    if let Ok(p) = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+        return Some(p);
+    }
+    let target = fs::canonicalize(abs).ok()?;
+    let now = fs::metadata(&target).ok()?;
+    (now.dev() == meta.dev() && now.ino() == meta.ino()).then_some(target)
 }
 
 fn too_complex(rel: &str) -> Skipped {

@@ -86,10 +86,18 @@ fn answer<B>(
     }
     match path {
         "/healthz" => {
+            let busy = app
+                .metrics
+                .indexer_busy_secs(chrono::Utc::now().timestamp());
             return match snapshot {
+                // Serving, but nothing new gets published: the operator must know.
+                Some(_) if busy > crate::metrics::INDEXER_STALL_SECS => (
+                    kind,
+                    plain(StatusCode::SERVICE_UNAVAILABLE, "indexer stalled\n"),
+                ),
                 Some(_) => (kind, plain(StatusCode::OK, "ok\n")),
                 None => (kind, plain(StatusCode::SERVICE_UNAVAILABLE, "starting\n")),
-            }
+            };
         }
         "/metrics" => {
             let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
@@ -156,4 +164,34 @@ fn answer<B>(
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     *r.body_mut() = Full::new(body);
     (kind, r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    fn healthz(app: &App) -> StatusCode {
+        let req = Request::get("/healthz").body(()).unwrap();
+        respond(&req, app).status()
+    }
+
+    #[test]
+    fn healthz_reports_an_indexer_that_makes_no_progress() {
+        let (_tx, site) = watch::channel(Some(Arc::new(Snapshot::default())));
+        let app = App {
+            site,
+            metrics: Arc::new(Metrics::default()),
+        };
+        assert_eq!(healthz(&app), StatusCode::OK);
+        let now = chrono::Utc::now().timestamp();
+        app.metrics.indexer_busy_since.store(now - 5, Relaxed);
+        assert_eq!(healthz(&app), StatusCode::OK, "busy, not stalled");
+        app.metrics
+            .indexer_busy_since
+            .store(now - crate::metrics::INDEXER_STALL_SECS - 1, Relaxed);
+        assert_eq!(healthz(&app), StatusCode::SERVICE_UNAVAILABLE);
+        app.metrics.indexer_busy_since.store(0, Relaxed);
+        assert_eq!(healthz(&app), StatusCode::OK);
+    }
 }

@@ -1,0 +1,103 @@
+//! What an attacker found (issue 14), each against the real binary: files swapped under the
+//! loader, hostile content, floods. Every test here failed before its fix.
+
+mod common;
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Swaps two paths atomically (`renameat2(RENAME_EXCHANGE)`).
+fn exchange(a: &Path, b: &Path) -> bool {
+    let a = CString::new(a.as_os_str().as_bytes()).unwrap();
+    let b = CString::new(b.as_os_str().as_bytes()).unwrap();
+    // SAFETY: two valid NUL-terminated paths; the call only reads them.
+    unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        ) == 0
+    }
+}
+
+/// Swaps `content/race/race.txt` with `content/race/.swap.txt` (made by `make_swap`) as fast
+/// as it can for `secs`, while herald runs; returns the server.
+fn swap_race(site: &Site, secs: u64, make_swap: impl FnOnce(&Path)) -> TestServer {
+    let race = site.content().join("race");
+    std::fs::create_dir_all(&race).unwrap();
+    std::fs::write(race.join("race.txt"), "A race title\n\nAn ordinary body.\n").unwrap();
+    make_swap(&race.join(".swap.txt"));
+    let server = TestServer::start(site, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (a, b) = (race.join("race.txt"), race.join(".swap.txt"));
+            while !stop.load(Ordering::Relaxed) {
+                assert!(exchange(&a, &b), "renameat2 failed");
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut next_rescan = Instant::now();
+    while Instant::now() < deadline {
+        // Rescans (SIGHUP re-reads everything) as well as events load the swapped file.
+        if Instant::now() >= next_rescan {
+            server.signal("HUP");
+            next_rescan = Instant::now() + Duration::from_millis(200);
+        }
+        let feed = server.get("/feed.json").text();
+        assert!(
+            !feed.contains("TOP SECRET"),
+            "a file from outside the content dir was published"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    server
+}
+
+#[test]
+fn a_symlink_swapped_in_never_publishes_a_file_from_outside() {
+    let site = Site::new("content", "serve.toml");
+    let secret = site.out("secret.txt");
+    std::fs::write(&secret, "TOP SECRET title\n\nTOP SECRET body.\n").unwrap();
+    let server = swap_race(&site, 5, |swap| {
+        std::os::unix::fs::symlink(&secret, swap).unwrap();
+    });
+    // Whatever state the swap stopped in, a rescan publishes nothing from outside either.
+    server.signal("HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!server.get("/feed.json").text().contains("TOP SECRET"));
+}
+
+#[test]
+fn a_fifo_swapped_in_never_stalls_the_indexer() {
+    let site = Site::new("content", "serve.toml");
+    let server = swap_race(&site, 5, |swap| {
+        let c = CString::new(swap.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    });
+    // The indexer still works: a new article is published.
+    std::fs::write(
+        site.content().join("plain/after-fifo.txt"),
+        "Published after the FIFO\n\nStill indexing.\n",
+    )
+    .unwrap();
+    server.wait_until("the indexer publishes again", || {
+        server
+            .get("/feed.json")
+            .text()
+            .contains("Published after the FIFO")
+    });
+}
