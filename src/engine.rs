@@ -790,11 +790,12 @@ impl Engine {
             if before.as_deref() == Some(&article) {
                 continue;
             }
-            let (_, dup) = self.index.insert(article);
-            if let Some(w) = dup {
-                warn!(path = %path, "{w}");
+            let done = self.index.insert(article);
+            for (p, w) in &done.warnings {
+                warn!(path = %p, "{w}");
             }
             changed.push((before, self.index.get(&path).cloned()));
+            changed.extend(done.displaced.into_iter().map(|(b, a)| (Some(b), Some(a))));
         }
         // Cache writes for the new articles are made after publishing (see `publish`).
         self.cache_pending.extend(cache_ops);

@@ -2,8 +2,10 @@
 //! all articles and per category and tag: newest first, ties broken by id. A change costs
 //! O(log n); reading the newest `n` of any view costs O(n), whatever the index's size.
 //!
-//! Invariant: no two articles in the index share an id. An explicit (front matter) id that
-//! another article already holds falls back to the article's own state id.
+//! Invariant: no two articles in the index share an id, explicit or generated. An explicit
+//! (front matter) id that another article already holds, as its explicit id or as its
+//! generated (state) id, falls back to the article's own state id; generated ids never
+//! change, so an article whose generated id another one copied takes it back.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -87,8 +89,23 @@ pub struct Index {
     order: BTreeSet<Recent>,
     categories: BTreeMap<String, GroupSet>,
     tags: BTreeMap<String, GroupSet>,
-    /// Explicit ids (front matter) → path holding them. State ids are unique by construction.
+    /// Explicit ids (front matter) → path holding them.
     explicit_ids: HashMap<String, String>,
+    /// Every article's state (generated) id → its path. Unique among themselves by
+    /// construction; kept to refuse explicit ids that copy one.
+    state_ids: HashMap<Arc<str>, Arc<str>>,
+}
+
+/// What [`Index::insert`] did besides inserting.
+#[derive(Debug, Default)]
+pub struct Inserted {
+    /// The article that was at the path before.
+    pub old: Option<Arc<Article>>,
+    /// Ids that were refused, with the path of the article each is about.
+    pub warnings: Vec<(Arc<str>, String)>,
+    /// Articles that gave up an explicit id equal to the inserted article's generated id:
+    /// (before, after).
+    pub displaced: Vec<(Arc<Article>, Arc<Article>)>,
 }
 
 /// The newest articles sharing a category or tag.
@@ -158,15 +175,47 @@ impl Index {
         self.by_path.iter().map(|b| &b.0)
     }
 
-    /// Adds or replaces the article at its path. Returns the replaced article and, when the
-    /// article's explicit id was taken, a warning naming the holder.
-    pub fn insert(
-        &mut self,
-        article: impl Into<Arc<Article>>,
-    ) -> (Option<Arc<Article>>, Option<String>) {
+    /// Adds or replaces the article at its path; see [`Inserted`] for what else it did.
+    pub fn insert(&mut self, article: impl Into<Arc<Article>>) -> Inserted {
         let mut article: Arc<Article> = article.into();
-        let old = self.remove(&article.path);
-        let warning = self.claim_id(&mut article);
+        let mut done = Inserted {
+            old: self.remove(&article.path),
+            ..Inserted::default()
+        };
+        if let Some(w) = self.claim_id(&mut article) {
+            done.warnings.push((article.path.clone(), w));
+        }
+        // Another article copied this one's generated id as its explicit id: generated ids
+        // never change, so the copy goes back to its own.
+        let holder = self
+            .explicit_ids
+            .get(&*article.state_id)
+            .filter(|p| **p != *article.path)
+            .cloned();
+        if let Some(mut h) = holder.and_then(|p| self.remove(&p)) {
+            let before = h.clone();
+            let a = Arc::make_mut(&mut h);
+            let copied = std::mem::replace(&mut a.id, a.state_id.clone());
+            done.warnings.push((
+                h.path.clone(),
+                format!(
+                    "duplicate id {copied:?} (the generated id of {}); using {}",
+                    article.path, h.id
+                ),
+            ));
+            let path = h.path.clone();
+            let again = self.insert(h);
+            done.warnings.extend(again.warnings);
+            done.displaced.extend(again.displaced);
+            if let Some(after) = self.get(&path) {
+                done.displaced.push((before, after.clone()));
+            }
+        }
+        self.insert_views(article);
+        done
+    }
+
+    fn insert_views(&mut self, article: Arc<Article>) {
         self.order.insert(Recent(article.clone()));
         for t in &article.categories {
             self.categories
@@ -183,16 +232,26 @@ impl Index {
                 .insert(Recent(article.clone()));
         }
         self.by_path.insert(ByPath(article));
-        (old, warning)
     }
 
-    /// Records an article's explicit id; one another article already holds falls back to the
-    /// article's state id, with a warning naming the holder.
+    /// Records an article's ids; an explicit one that another article already holds (as
+    /// its explicit or its generated id) falls back to the article's state id, with a
+    /// warning naming the holder.
     fn claim_id(&mut self, article: &mut Arc<Article>) -> Option<String> {
+        self.state_ids
+            .insert(article.state_id.clone(), article.path.clone());
         if article.id == article.state_id {
             return None;
         }
-        if let Some(holder) = self.explicit_ids.get(&*article.id) {
+        let holder = match self.explicit_ids.get(&*article.id) {
+            Some(p) => Some(p.clone()),
+            None => self
+                .state_ids
+                .get(&*article.id)
+                .filter(|p| **p != article.path)
+                .map(|p| format!("{p}, as its generated id")),
+        };
+        if let Some(holder) = holder {
             let a = Arc::make_mut(article);
             let wanted = std::mem::replace(&mut a.id, a.state_id.clone());
             return Some(format!(
@@ -212,10 +271,7 @@ impl Index {
         if !self.is_empty() {
             return articles
                 .into_iter()
-                .filter_map(|a| {
-                    let path = a.path.clone();
-                    self.insert(a).1.map(|w| (path, w))
-                })
+                .flat_map(|a| self.insert(a).warnings)
                 .collect();
         }
         // Path order decides which of two articles keeps a contested explicit id, as when
@@ -230,6 +286,11 @@ impl Index {
                 false
             }
         });
+        // Every generated id first: an explicit id copying one is refused wherever its
+        // article sorts.
+        for a in &articles {
+            self.state_ids.insert(a.state_id.clone(), a.path.clone());
+        }
         let warnings: Vec<(Arc<str>, String)> = articles
             .iter_mut()
             .filter_map(|a| self.claim_id(a).map(|w| (a.path.clone(), w)))
@@ -287,6 +348,13 @@ impl Index {
         let old = self.by_path.take(path)?.0;
         if self.explicit_ids.get(&*old.id).is_some_and(|p| p == path) {
             self.explicit_ids.remove(&*old.id);
+        }
+        if self
+            .state_ids
+            .get(&*old.state_id)
+            .is_some_and(|p| **p == *path)
+        {
+            self.state_ids.remove(&*old.state_id);
         }
         let key = Recent(old.clone());
         self.order.remove(&key);
@@ -367,10 +435,50 @@ mod tests {
         a.id = "urn:x".into();
         let mut b = article("b", "B", 2);
         b.id = "urn:x".into();
-        assert!(index.insert(a).1.is_none());
-        let (_, warning) = index.insert(b);
-        assert!(warning.unwrap().contains("already used by a"));
+        assert!(index.insert(a).warnings.is_empty());
+        let warnings = index.insert(b).warnings;
+        assert!(warnings[0].1.contains("already used by a"), "{warnings:?}");
         assert_eq!(index.get("b").unwrap().id, index.get("b").unwrap().state_id);
+    }
+
+    #[test]
+    fn an_explicit_id_never_copies_a_generated_one() {
+        let victim = article("victim", "V", 1);
+        let mut copy = article("copy", "C", 2);
+        copy.id = victim.state_id.clone();
+        // The victim first: the copy is refused.
+        let mut index = Index::new();
+        index.insert(victim.clone());
+        let warnings = index.insert(copy.clone()).warnings;
+        assert!(
+            warnings[0].1.contains("victim, as its generated id"),
+            "{warnings:?}"
+        );
+        assert_eq!(index.get("copy").unwrap().id, copy.state_id);
+        // The copy first: the victim takes its generated id back, the copy is displaced.
+        let mut index = Index::new();
+        assert!(index.insert(copy.clone()).warnings.is_empty());
+        let done = index.insert(victim.clone());
+        assert_eq!(done.displaced.len(), 1, "{done:?}");
+        assert_eq!(index.get("copy").unwrap().id, copy.state_id);
+        assert_eq!(index.get("victim").unwrap().id, victim.state_id);
+        assert_eq!(done.warnings[0].0.as_ref(), "copy");
+        // At a start (every article at once), whatever the paths' order.
+        for (first, second) in [("a-copy", "z-victim"), ("z-copy", "a-victim")] {
+            let mut v = article(second, "V", 1);
+            v.state_id = format!("tag:x:{second}").into();
+            v.id = v.state_id.clone();
+            let mut c = article(first, "C", 2);
+            c.id = v.state_id.clone();
+            let mut index = Index::new();
+            let warnings = index.insert_all(vec![v.into(), c.into()]);
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert_eq!(
+                index.get(first).unwrap().id,
+                index.get(first).unwrap().state_id
+            );
+            assert_eq!(&*index.get(second).unwrap().id, format!("tag:x:{second}"));
+        }
     }
 
     #[test]
@@ -395,8 +503,7 @@ mod tests {
         let mut sorted = make();
         sorted.sort_by(|a, b| a.path.cmp(&b.path));
         for a in sorted {
-            let path: Arc<str> = a.path.clone();
-            warnings_one.extend(one.insert(a).1.map(|w| (path, w)));
+            warnings_one.extend(one.insert(a).warnings);
         }
         let mut all = Index::new();
         let warnings_all = all.insert_all(make().into_iter().map(Arc::new).collect());
