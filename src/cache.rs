@@ -218,17 +218,11 @@ fn decode(row: Row) -> Option<(String, Entry)> {
         mtime_ns: nanos.rem_euclid(1_000_000_000) as u32,
         ino: row.ino as u64,
     };
+    // Shared like freshly parsed terms, so every article with a name has the one slug this
+    // run gives it (see `Term::shared`); the recorded slug is not needed.
     let terms = |v: Vec<(String, String)>| {
         v.into_iter()
-            .map(|(name, slug)| {
-                // Shared like freshly parsed terms; the slug is the name's, recorded to check.
-                let t = Term::shared(&name);
-                if t.slug == slug {
-                    t
-                } else {
-                    std::sync::Arc::new(Term { name, slug })
-                }
-            })
+            .map(|(name, _slug)| Term::shared(&name))
             .collect()
     };
     let empty: std::sync::Arc<str> = std::sync::Arc::from("");

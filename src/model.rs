@@ -33,17 +33,44 @@ impl Term {
     /// The one shared copy of the term with this name: articles hold a pointer each instead
     /// of two strings per category and tag (tens of MB at 100 000 articles). The table only
     /// grows, by names herald has seen.
+    ///
+    /// A slug belongs to one term (one folded name). A name whose slug another name already
+    /// has — two names hashed to the same 32 bits, or a plain name that spells another's
+    /// hashed slug — gets a longer hash (16 hex digits, then 32, then all 64), checked the
+    /// same way, so no term's feeds are ever merged with another's. Which of two colliding
+    /// names keeps the short slug is the one seen first.
     pub fn shared(name: &str) -> Arc<Term> {
-        static TERMS: OnceLock<Mutex<HashMap<String, Arc<Term>>>> = OnceLock::new();
+        #[derive(Default)]
+        struct Terms {
+            by_name: HashMap<String, Arc<Term>>,
+            /// Slug → the folded name that has it.
+            owners: HashMap<String, String>,
+        }
+        static TERMS: OnceLock<Mutex<Terms>> = OnceLock::new();
         let mut terms = TERMS
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(t) = terms.get(name) {
+        if let Some(t) = terms.by_name.get(name) {
             return t.clone();
         }
-        let t = Arc::new(Term::new(name));
-        terms.insert(name.to_string(), t.clone());
+        let folded = text::fold_name(name);
+        let mut slug = text::slugify(name);
+        for hex in [16, 32, 64] {
+            match terms.owners.get(&slug) {
+                Some(owner) if *owner != folded => {
+                    tracing::warn!(name, slug, "slug taken by another name; using a longer one");
+                    slug = text::slug_with_hash(name, hex);
+                }
+                _ => break,
+            }
+        }
+        terms.owners.entry(slug.clone()).or_insert(folded);
+        let t = Arc::new(Term {
+            name: name.to_string(),
+            slug,
+        });
+        terms.by_name.insert(name.to_string(), t.clone());
         t
     }
 }
@@ -484,6 +511,24 @@ mod tests {
                 name: "@handle".into(),
                 email: None
             }
+        );
+    }
+
+    #[test]
+    fn names_whose_slugs_collide_get_their_own() {
+        // Two names whose 32-bit slug hashes collide, and a plain name that spells it.
+        assert_eq!(text::slugify("=@~."), text::slugify("!^?~;"));
+        let a = Term::shared("=@~.");
+        let b = Term::shared("!^?~;");
+        let c = Term::shared(&a.slug);
+        assert_ne!(a.slug, b.slug);
+        assert_ne!(a.slug, c.slug);
+        assert_ne!(b.slug, c.slug);
+        // Each keeps its slug, and a name folded the same shares it.
+        assert_eq!(Term::shared("!^?~;").slug, b.slug);
+        assert_eq!(
+            Term::shared("Industry trends").slug,
+            Term::shared("industry-Trends").slug
         );
     }
 }

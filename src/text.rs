@@ -263,20 +263,29 @@ pub fn escape_html(s: &str) -> Cow<'_, str> {
 ///
 /// Names that are plain lowercase ASCII words once case and separators are folded
 /// ("Industry trends" → `industry-trends`) get exactly that. Any other name (Chinese, accents,
-/// punctuation, very long) gets a transliteration followed by a hash of the name, so two
-/// different names can never share a slug and a slug never changes while its name stays:
-/// "新闻" → `xin-wen-3c8f0a1b`. Never empty.
+/// punctuation, very long) gets a transliteration followed by a short hash of the name, so a
+/// slug never changes while its name stays: "新闻" → `xin-wen-3c8f0a1b`. Never empty. Two
+/// names can share one (a 32-bit hash can be made to collide): `model::Term::shared` gives
+/// the second a longer one.
 pub fn slugify(name: &str) -> String {
+    slug_with_hash(name, 0)
+}
+
+/// [`slugify`], or with `hex` > 0 the transliteration followed by that many hex digits of
+/// the name's hash (at most 64: blake3's 256 bits) whatever the name: the longer slugs that
+/// tell apart names whose short slugs collide (see `model::Term::shared`).
+pub fn slug_with_hash(name: &str, hex: usize) -> String {
     let folded = fold_name(name);
     let ascii = ascii_words(&deunicode::deunicode(&folded), 60);
-    if !ascii.is_empty() && ascii == folded {
+    if hex == 0 && !ascii.is_empty() && ascii == folded {
         return ascii;
     }
     let hash = blake3::hash(folded.as_bytes()).to_hex();
+    let hash = &hash[..if hex == 0 { 8 } else { hex.min(64) }];
     if ascii.is_empty() {
-        format!("n-{}", &hash[..8])
+        format!("n-{hash}")
     } else {
-        format!("{ascii}-{}", &hash[..8])
+        format!("{ascii}-{hash}")
     }
 }
 

@@ -101,3 +101,33 @@ fn a_fifo_swapped_in_never_stalls_the_indexer() {
             .contains("Published after the FIFO")
     });
 }
+
+#[test]
+fn tags_whose_slugs_collide_keep_their_own_feeds() {
+    let site = Site::new("content", "test.toml");
+    // "=@~." and "!^?~;" hash to the same 32 bits; "n-18112a52" spells that slug.
+    for (file, tag) in [("a.md", "=@~."), ("b.md", "!^?~;"), ("c.md", "n-18112a52")] {
+        std::fs::write(
+            site.content().join(file),
+            format!("---\ntitle: Tagged {tag}\ntags: [\"{tag}\"]\n---\nBody.\n"),
+        )
+        .unwrap();
+    }
+    let out = site.build("out");
+    let mut found = Vec::new();
+    for dir in std::fs::read_dir(out.join("tags")).unwrap() {
+        let feed = read(&dir.unwrap().path().join("feed.json"));
+        let here: Vec<&str> = ["=@~.", "!^?~;", "n-18112a52"]
+            .into_iter()
+            .filter(|tag| feed.contains(&format!("\"title\": \"Tagged {tag}\"")))
+            .collect();
+        assert!(here.len() <= 1, "one feed for several tags: {here:?}");
+        found.extend(here);
+    }
+    found.sort();
+    assert_eq!(
+        found,
+        ["!^?~;", "=@~.", "n-18112a52"],
+        "each tag its own feed"
+    );
+}
