@@ -337,8 +337,7 @@ impl Engine {
             self.rescan(false, false);
             return;
         }
-        let mut touched: BTreeSet<String> = BTreeSet::new();
-        let mut gone: BTreeSet<String> = BTreeSet::new();
+        let mut work = Expanded::default();
         let mut changed: Vec<Pair> = Vec::new();
         for c in changes {
             match c {
@@ -346,11 +345,11 @@ impl Engine {
                 Change::Renamed { from, to } => match (self.rel(&from), self.rel(&to)) {
                     (Some(f), Some(t)) if !f.is_empty() && !t.is_empty() => {
                         changed.extend(self.rename(&f, &t));
-                        self.expand(&to, &mut touched, &mut gone);
+                        self.expand(&to, &mut work);
                     }
                     _ => {
-                        self.expand(&from, &mut touched, &mut gone);
-                        self.expand(&to, &mut touched, &mut gone);
+                        self.expand(&from, &mut work);
+                        self.expand(&to, &mut work);
                     }
                 },
                 Change::Touched(p) => {
@@ -358,66 +357,96 @@ impl Engine {
                         self.rescan(false, false);
                         continue;
                     }
-                    self.expand(&p, &mut touched, &mut gone);
+                    self.expand(&p, &mut work);
                 }
             }
         }
-        changed.extend(self.apply(touched, gone, false, false));
+        let gone = self.gone_under(&mut work);
+        changed.extend(self.apply(work.touched, gone, false, false));
         self.publish(changed, false, started);
     }
 
     /// Turns a hint into work: a file to re-check, a folder to walk, or paths that are gone.
-    fn expand(&self, abs: &Path, touched: &mut BTreeSet<String>, gone: &mut BTreeSet<String>) {
+    /// What was under a folder that is gone or was walked is found once per batch, by
+    /// [`Engine::gone_under`].
+    fn expand(&self, abs: &Path, work: &mut Expanded) {
         let Some(rel) = self.rel(abs) else {
             return;
         };
-        let prefix = format!("{rel}/");
-        let known_under = |p: &str| p.starts_with(&prefix);
-        let known = || self.stamps.keys().chain(self.index.paths());
+        let is_known = |p: &str| self.stamps.contains_key(p) || self.index.get(p).is_some();
         match std::fs::metadata(abs) {
             Err(_) => {
-                gone.insert(rel.clone());
-                gone.extend(known().filter(|p| known_under(p)).map(|p| p.to_string()));
+                // A known path was a file: nothing can be under it.
+                if !is_known(&rel) {
+                    work.dirs.insert(rel.clone());
+                }
+                work.gone.insert(rel);
             }
             Ok(m) if m.is_dir() => {
                 // A file replaced by a folder of the same name: the file's entry goes.
-                if self.stamps.contains_key(rel.as_str()) || self.index.get(&rel).is_some() {
-                    gone.insert(rel.clone());
+                if is_known(&rel) {
+                    work.gone.insert(rel.clone());
                 }
                 // Events for files created together with their folder are often lost: walk it.
-                let mut found = HashSet::new();
                 for e in walkdir::WalkDir::new(abs)
                     .into_iter()
                     .filter_map(Result::ok)
                 {
                     if e.file_type().is_file() || e.path_is_symlink() {
                         if let Some(r) = self.rel(e.path()) {
-                            found.insert(r.clone());
-                            touched.insert(r);
+                            work.found.insert(r.clone());
+                            work.touched.insert(r);
                         }
                     }
                 }
-                gone.extend(
-                    known()
-                        .filter(|p| known_under(p) && !found.contains(&p[..]))
-                        .map(|p| p.to_string()),
-                );
+                work.dirs.insert(rel);
             }
             Ok(_) => {
-                touched.insert(rel);
+                work.touched.insert(rel);
             }
         }
     }
 
+    /// The batch's gone paths plus every known path under a folder of `work.dirs` that was
+    /// not found there now: one pass over what is known, however many folders the batch
+    /// names (a pass per deleted path made deleting 100 000 files take minutes).
+    fn gone_under(&self, work: &mut Expanded) -> BTreeSet<String> {
+        let mut gone = std::mem::take(&mut work.gone);
+        if work.dirs.is_empty() {
+            return gone;
+        }
+        let dirs = &work.dirs;
+        let under_a_dir = |p: &str| {
+            let mut at = p;
+            while let Some(i) = at.rfind('/') {
+                at = &at[..i];
+                if dirs.contains(at) {
+                    return true;
+                }
+            }
+            false
+        };
+        for p in self.stamps.keys().chain(self.index.paths()) {
+            if !work.found.contains(&p[..]) && under_a_dir(p) {
+                gone.insert(p.to_string());
+            }
+        }
+        gone
+    }
+
     /// Moves an article's record to its new path so it keeps its id and dates.
     fn rename(&mut self, from: &str, to: &str) -> Vec<Pair> {
-        let prefix = format!("{from}/");
-        let mut moves: Vec<(String, String)> = self
-            .records
-            .keys()
-            .filter(|p| &p[..] == from || p.starts_with(&prefix))
-            .map(|p| (p.to_string(), format!("{to}{}", &p[from.len()..])))
-            .collect();
+        let mut moves: Vec<(String, String)> = if self.records.contains_key(from) {
+            // A file: nothing is under it (no pass over every record per rename).
+            vec![(from.to_string(), to.to_string())]
+        } else {
+            let prefix = format!("{from}/");
+            self.records
+                .keys()
+                .filter(|p| p.starts_with(&prefix))
+                .map(|p| (p.to_string(), format!("{to}{}", &p[from.len()..])))
+                .collect()
+        };
         moves.sort();
         let mut changed = Vec::new();
         for (f, t) in moves {
@@ -1288,6 +1317,20 @@ impl Engine {
             systemd::status(&self.status());
         }
     }
+}
+
+/// What a batch of hints asks for (see [`Engine::expand`]).
+#[derive(Default)]
+struct Expanded {
+    /// Files to read again.
+    touched: BTreeSet<String>,
+    /// Paths that are gone.
+    gone: BTreeSet<String>,
+    /// Folders that are gone or were walked: what is known under them and was not found
+    /// now is gone too.
+    dirs: HashSet<String>,
+    /// Files found by walking `dirs`.
+    found: HashSet<String>,
 }
 
 /// A route's Last-Modified (Unix seconds) after a publish made `tag` its version at `now`.
