@@ -131,3 +131,68 @@ fn tags_whose_slugs_collide_keep_their_own_feeds() {
         "each tag its own feed"
     );
 }
+
+/// HTML that html5ever takes seconds to minutes on, all under the size cap, and Markdown
+/// whose HTML is hundreds of times its size: each is refused with a reason (and quickly,
+/// which `bench/` measures; here the reasons are checked).
+#[test]
+fn html_that_would_stall_the_parser_and_exploding_markdown_are_refused() {
+    let site = Site::new("content", "test.toml");
+    let dir = site.content().join("hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = |body: &str| {
+        format!("<html><head><title>T</title></head><body><article>{body}</article></body></html>")
+    };
+    let files = [
+        ("rt.html", page(&"<rt>".repeat(50_000))),
+        (
+            "attributes.html",
+            page(&format!("<p{}", " a=1".repeat(150_000))),
+        ),
+        (
+            "comment.html",
+            page(&format!("<!-- x --!>{}", "<div>".repeat(50_000))),
+        ),
+        ("amp.html", page(&"&amp;".repeat(500_000))),
+        (
+            "amp.md",
+            format!("---\ntitle: T\n---\n{}", "a&b ".repeat(500_000)),
+        ),
+        (
+            "table.md",
+            format!(
+                "---\ntitle: T\n---\n|{}\n|{}\n{}",
+                "x|".repeat(1000),
+                "-|".repeat(1000),
+                "|x|\n".repeat(1000)
+            ),
+        ),
+    ];
+    for (name, text) in &files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    // A real page with ruby annotations left open, many entities and a comment is fine.
+    std::fs::write(
+        dir.join("fine.html"),
+        page(&format!(
+            "<p>{}</p><!-- a comment --><p>AT&amp;T &copy; 2026</p>",
+            "<ruby>漢<rt>kan<rt>ji</ruby> ".repeat(2000)
+        )),
+    )
+    .unwrap();
+    let o = site.run(&["check"]);
+    let out = stdout(&o);
+    for (name, _) in &files {
+        let reason = if name.starts_with("table") {
+            "over 8 times its"
+        } else {
+            "skipped: HTML nested more than"
+        };
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("hostile/{name}: ")) && l.contains(reason)),
+            "{name} not refused:\n{out}"
+        );
+    }
+    assert!(!out.contains("hostile/fine.html"), "{out}");
+}

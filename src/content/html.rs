@@ -143,26 +143,52 @@ pub const MAX_DEPTH: usize = 512;
 /// How many attributes one element may have before herald refuses to parse the HTML.
 pub const MAX_ATTRIBUTES: usize = 1024;
 
-/// True when parsing `html` would take html5ever (under scraper and ammonia) time out of
-/// all proportion to its size, which it does in two ways, both quadratic:
+/// Escaping work the HTML serializer may do, in bytes scanned: html5ever's
+/// `write_escaped` scans from each `&` (or U+0080–U+00BF character) to the next `<` or `>`,
+/// so a text run with many of them is quadratic (500 000 `&amp;` took 8 s, the same as
+/// Markdown `a&b` 15 s). About a tenth of a second of scanning.
+pub const MAX_ESCAPE_WORK: u64 = 1 << 31;
+
+/// True when parsing `html` (and serializing it again) would take html5ever (under scraper
+/// and ammonia) time out of all proportion to its size. It has four ways, all quadratic:
 /// - nesting: it checks scopes by walking the stack of open elements, so 100 000 nested
-///   `<div>`s (one megabyte) take over a minute; more than [`MAX_DEPTH`] is refused;
+///   `<div>`s (one megabyte) take over a minute; more than [`MAX_DEPTH`] is refused. Ruby
+///   annotations (`rt`, `rp`, `rb`, `rtc`) close by themselves only inside `<ruby>`;
+///   elsewhere they nest;
 /// - attributes: each is compared with the element's others, so one element with 300 000
-///   attributes takes 47 s; more than [`MAX_ATTRIBUTES`] on one element is refused.
+///   attributes takes 47 s; more than [`MAX_ATTRIBUTES`] on one element is refused, also in a
+///   tag that never ends;
+/// - escaping text (see [`MAX_ESCAPE_WORK`]).
 ///
-/// Counted in one pass and on the safe side for real pages: start tags minus end tags,
-/// leaving out void elements, elements whose end tag is optional (an unclosed `<p>` or
-/// `<li>` is closed by the next one), self-closed elements inside SVG or MathML, comments,
-/// and the text of script, style and the other raw-text elements.
+/// Counted in one pass, following the tokenizer where it matters (a comment also ends at
+/// `--!>`, and `<!-->` is a whole comment) and on the safe side for real pages: start tags
+/// minus end tags, leaving out void elements, elements whose end tag is optional (an
+/// unclosed `<p>` or `<li>` is closed by the next one), self-closed elements inside SVG or
+/// MathML, comments, and the text of script, style and the other raw-text elements.
 pub fn too_complex(html: &str) -> bool {
     let b = html.as_bytes();
+    if escape_work(b) > MAX_ESCAPE_WORK {
+        return true;
+    }
     let (mut depth, mut foreign) = (0usize, 0usize);
+    // The depth at which each open `<ruby>` started.
+    let mut ruby: Vec<usize> = Vec::new();
     let mut i = 0;
     while let Some(lt) = memchr::memchr(b'<', &b[i..]) {
         let at = i + lt + 1;
         if b[at..].starts_with(b"!--") {
-            match memchr::memmem::find(&b[at..], b"-->") {
-                Some(end) => i = at + end + 3,
+            let body = at + 3;
+            // `<!-->` and `<!--->` are whole (empty) comments.
+            if b[body..].starts_with(b">") || b[body..].starts_with(b"->") {
+                i = body + 1;
+                continue;
+            }
+            let end = [&b"-->"[..], b"--!>"]
+                .iter()
+                .filter_map(|e| memchr::memmem::find(&b[body..], e).map(|k| body + k + e.len()))
+                .min();
+            match end {
+                Some(end) => i = end,
                 None => break,
             }
             continue;
@@ -178,12 +204,13 @@ pub fn too_complex(html: &str) -> bool {
             continue;
         }
         let name = &b[start..start + len];
-        let Some((end, attributes)) = tag_end(b, start + len) else {
-            break;
-        };
+        let (end, attributes) = tag_end(b, start + len);
         if attributes > MAX_ATTRIBUTES {
             return true;
         }
+        let Some(end) = end else {
+            break;
+        };
         let self_closed = b[end - 2] == b'/';
         let is = |names: &[&str]| {
             names
@@ -198,7 +225,22 @@ pub fn too_complex(html: &str) -> bool {
                 foreign += 1;
             }
         }
-        if is(VOID) || is(OPTIONAL_END) || (self_closed && foreign > 0) {
+        if is(&["ruby"]) {
+            if closing {
+                // Whatever its annotations left open is closed with it.
+                depth = ruby.pop().unwrap_or(depth.saturating_sub(1));
+            } else {
+                ruby.push(depth);
+                depth += 1;
+            }
+            continue;
+        }
+        let ruby_part = is(RUBY_PARTS);
+        if is(VOID)
+            || (is(OPTIONAL_END) && !ruby_part)
+            || (ruby_part && !ruby.is_empty())
+            || (self_closed && foreign > 0)
+        {
             continue;
         }
         if closing {
@@ -230,9 +272,30 @@ pub fn too_complex(html: &str) -> bool {
     false
 }
 
+/// An upper bound of what html5ever's serializer scans to escape the text of `b`: for each
+/// `&` or `0xC2` byte, the distance to the next `<` or `>` (or the end).
+fn escape_work(b: &[u8]) -> u64 {
+    let mut work = 0u64;
+    let mut run_start = 0;
+    let mut escapes = 0u64;
+    for (k, &c) in b.iter().enumerate() {
+        match c {
+            b'<' | b'>' => {
+                work += escapes * (k - run_start) as u64;
+                run_start = k + 1;
+                escapes = 0;
+            }
+            b'&' | 0xC2 => escapes += 1,
+            _ => {}
+        }
+    }
+    work + escapes * (b.len() - run_start) as u64
+}
+
 /// Where the tag whose attributes start at `from` ends (just past its `>`, quoted values
-/// respected) and how many attributes it has; None when it never ends.
-fn tag_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
+/// respected; None when it never does) and how many attributes it has (up to its end or
+/// the end of the input).
+fn tag_end(b: &[u8], from: usize) -> (Option<usize>, usize) {
     let (mut attributes, mut quote) = (0, None);
     // In a name, after its `=`, in an unquoted value.
     let (mut in_name, mut after_eq, mut in_value) = (false, false, false);
@@ -244,7 +307,7 @@ fn tag_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
             continue;
         }
         match c {
-            b'>' => return Some((from + k + 1, attributes)),
+            b'>' => return (Some(from + k + 1), attributes),
             c if c.is_ascii_whitespace() => (in_name, in_value) = (false, false),
             _ if in_value => {}
             b'=' if in_name => (in_name, after_eq) = (false, true),
@@ -255,9 +318,11 @@ fn tag_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
             _ => {}
         }
     }
-    None
+    (None, attributes)
 }
 
+/// Ruby annotation parts: their end tags are optional inside `<ruby>` only.
+const RUBY_PARTS: &[&str] = &["rb", "rt", "rtc", "rp"];
 const VOID: &[&str] = &[
     "area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param",
     "source", "track", "wbr", "basefont", "bgsound", "frame", "image",
@@ -396,7 +461,7 @@ mod tests {
                 deep("<div>"),
                 deep("<b>")
             ),
-            deep("a < b <3 <<"),
+            deep("a < b <3 << "),
         ] {
             assert!(!too_complex(&html), "{}", &html[..40]);
         }
@@ -430,6 +495,48 @@ mod tests {
             "QUJD/+".repeat(50_000)
         );
         assert!(!too_complex(&data));
+    }
+
+    #[test]
+    fn ruby_parts_nest_outside_ruby_only() {
+        let n = MAX_DEPTH + 1;
+        assert!(too_complex(&"<rt>".repeat(n)));
+        assert!(too_complex(&"<rp>x".repeat(n)));
+        // Inside ruby they close each other, and `</ruby>` closes what they left open.
+        assert!(!too_complex(&"<ruby>a<rt>b<rp>c<rt>d</ruby>".repeat(n)));
+        assert!(!too_complex(&format!(
+            "<ruby>{}</ruby>",
+            "x<rt>y".repeat(n)
+        )));
+    }
+
+    #[test]
+    fn attributes_of_a_tag_that_never_ends_are_counted() {
+        assert!(too_complex(&format!(
+            "<p{}",
+            " a=1".repeat(MAX_ATTRIBUTES + 1)
+        )));
+        assert!(!too_complex(&format!("<p{}", " a=1".repeat(10))));
+    }
+
+    #[test]
+    fn comments_end_where_the_tokenizer_ends_them() {
+        let deep = "<div>".repeat(MAX_DEPTH + 1);
+        assert!(too_complex(&format!("<!-- x --!>{deep}")));
+        assert!(too_complex(&format!("<!-->{deep}")));
+        assert!(too_complex(&format!("<!--->{deep}")));
+        assert!(!too_complex(&format!("<!-- {deep} -->")));
+    }
+
+    #[test]
+    fn text_that_is_slow_to_escape_is_refused() {
+        assert!(too_complex(&"&amp;".repeat(500_000)));
+        assert!(too_complex(&"\u{a9}x".repeat(500_000)));
+        // The same escapes in paragraphs are cheap.
+        assert!(!too_complex(
+            &"<p>AT&amp;T &copy; &lt;b&gt;</p>".repeat(100_000)
+        ));
+        assert_eq!(escape_work(b"a&b<&&x>"), 3 + 2 * 3);
     }
 
     #[test]

@@ -49,10 +49,19 @@ pub enum SkipReason {
     /// HTML (given, or made from Markdown) that would take its parser out of all proportion
     /// to its size (see [`html::too_complex`]).
     TooComplexHtml,
+    /// A body whose HTML is out of proportion to its source (see [`MAX_EXPANSION`]).
+    HtmlTooLarge,
 }
 
+/// How much larger than its file an article's HTML body may be: Markdown tables expand
+/// ~300× (an 8 KB table of 1 000 columns is 2.3 MB of HTML), so 50 such files made a
+/// 119 MB feed. Bodies under [`MIN_HTML_CAP`] are always fine.
+pub const MAX_EXPANSION: usize = 8;
+/// See [`MAX_EXPANSION`].
+pub const MIN_HTML_CAP: usize = 256 * 1024;
+
 impl SkipReason {
-    pub const ALL: [SkipReason; 15] = [
+    pub const ALL: [SkipReason; 16] = [
         SkipReason::Hidden,
         SkipReason::TempFile,
         SkipReason::NotArticle,
@@ -68,6 +77,7 @@ impl SkipReason {
         SkipReason::NoTitle,
         SkipReason::BadFrontMatter,
         SkipReason::TooComplexHtml,
+        SkipReason::HtmlTooLarge,
     ];
 
     /// The label used in `/metrics`.
@@ -88,6 +98,7 @@ impl SkipReason {
             SkipReason::NoTitle => "no_title",
             SkipReason::BadFrontMatter => "bad_front_matter",
             SkipReason::TooComplexHtml => "too_complex_html",
+            SkipReason::HtmlTooLarge => "html_too_large",
         }
     }
 
@@ -606,6 +617,7 @@ impl Loader {
             ));
         }
         let hash = blake3::hash(&bytes);
+        let source_len = bytes.len();
         let decoded = text::decode_owned(bytes, format == Format::Html);
         let mut warnings = Vec::new();
         if decoded.had_errors {
@@ -628,7 +640,7 @@ impl Loader {
             Format::Html if html::too_complex(&text) => return Err(too_complex(rel)),
             Format::Html => html::parse(&text),
         };
-        self.finish(rel, hash, parsed, warnings)
+        self.finish(rel, hash, parsed, source_len, warnings)
     }
 
     fn finish(
@@ -636,6 +648,7 @@ impl Loader {
         rel: &str,
         hash: blake3::Hash,
         p: Parsed,
+        source_len: usize,
         mut warnings: Vec<String>,
     ) -> Result<Document, Skipped> {
         if p.draft {
@@ -674,6 +687,17 @@ impl Loader {
                 (html, start)
             }
             Body::Html { html, text } => {
+                let cap = (source_len * MAX_EXPANSION).max(MIN_HTML_CAP);
+                if html.len() > cap {
+                    return Err(Skipped::new(
+                        rel,
+                        SkipReason::HtmlTooLarge,
+                        format!(
+                            "skipped: its HTML is {} bytes, over {MAX_EXPANSION} times its {source_len} bytes",
+                            html.len()
+                        ),
+                    ));
+                }
                 if html::too_complex(&html) {
                     return Err(too_complex(rel));
                 }
@@ -742,7 +766,7 @@ fn too_complex(rel: &str) -> Skipped {
         rel,
         SkipReason::TooComplexHtml,
         format!(
-            "skipped: HTML nested more than {} elements deep or with more than {} attributes on an element",
+            "skipped: HTML nested more than {} elements deep, with more than {} attributes on an element, or text that would take its parser minutes to escape",
             html::MAX_DEPTH,
             html::MAX_ATTRIBUTES
         ),
@@ -936,7 +960,14 @@ mod tests {
             let e = loader
                 .parse_bytes("a", text.as_bytes(), format)
                 .unwrap_err();
-            assert_eq!(e.reason, SkipReason::TooComplexHtml, "{format:?}");
+            // 50 000 `>` make 50 000 nested blockquotes: also far larger than the file.
+            assert!(
+                matches!(
+                    e.reason,
+                    SkipReason::TooComplexHtml | SkipReason::HtmlTooLarge
+                ),
+                "{format:?}: {e:?}"
+            );
             assert!(e.reason.is_error());
         }
         // Real nesting is far below the limit.
