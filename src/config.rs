@@ -75,6 +75,9 @@ pub struct FeedConfig {
     /// The one format `feeds.opml` lists each feed in (importing it subscribes to every
     /// outline, so one per feed).
     pub opml_format: OpmlFormat,
+    /// Bytes of entry bodies (HTML) one feed may carry; entries past it carry their summary
+    /// alone, so eight 4.5 MB articles in one category never make a 37 MB feed.
+    pub max_feed_bytes: usize,
 }
 
 /// Which of the three formats the OPML list subscribes readers to.
@@ -243,6 +246,8 @@ struct RawFeed {
     #[serde(deserialize_with = "positive_usize")]
     summary_chars: usize,
     opml_format: OpmlFormat,
+    #[serde(deserialize_with = "positive_usize")]
+    max_feed_bytes: usize,
 }
 
 impl Default for RawFeed {
@@ -251,6 +256,7 @@ impl Default for RawFeed {
             entries: 50,
             summary_chars: 280,
             opml_format: OpmlFormat::Atom,
+            max_feed_bytes: 2 << 20,
         }
     }
 }
@@ -512,6 +518,7 @@ impl Config {
                 entries: raw.feed.entries,
                 summary_chars: raw.feed.summary_chars,
                 opml_format: raw.feed.opml_format,
+                max_feed_bytes: raw.feed.max_feed_bytes,
             },
             labels: raw.scraped,
             server: ServerConfig {

@@ -196,3 +196,63 @@ fn html_that_would_stall_the_parser_and_exploding_markdown_are_refused() {
     }
     assert!(!out.contains("hostile/fine.html"), "{out}");
 }
+
+/// Eight 4.5 MB articles in one category made a 37 MiB term feed, rendered again on every
+/// request (larger than the feed cache) and copied per slow reader. A feed carries entry
+/// bodies up to `[feed] max_feed_bytes`; past it, summaries alone.
+#[test]
+fn a_feed_carries_bodies_up_to_max_feed_bytes_then_summaries() {
+    let site = Site::new("content", "test.toml");
+    let config = site.out("cap.toml");
+    std::fs::write(
+        &config,
+        read(&site.config).replace("[feed]", "[feed]\nmax_feed_bytes = 100000"),
+    )
+    .unwrap();
+    let dir = site.content().join("heavy");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..8 {
+        let body = format!("Paragraph {i} with some words in it.\n\n").repeat(1500);
+        std::fs::write(
+            dir.join(format!("heavy-{i}.md")),
+            format!(
+                "---\ntitle: Heavy {i}\ndate: 2026-01-0{}\ncategories: [Heavy]\n---\n{body}",
+                i + 1
+            ),
+        )
+        .unwrap();
+    }
+    let out = site.out("out");
+    let o = site
+        .command(&config)
+        .args(["build", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for feed in [out.clone(), out.join("categories/heavy")] {
+        let json: serde_json::Value = serde_json::from_str(&read(&feed.join("feed.json"))).unwrap();
+        let items = json["items"].as_array().unwrap();
+        let bodies: usize = items
+            .iter()
+            .filter_map(|i| i["content_html"].as_str())
+            .map(str::len)
+            .sum();
+        assert!(bodies <= 100_000, "{bodies} bytes of bodies");
+        let heavy: Vec<_> = items
+            .iter()
+            .filter(|i| i["title"].as_str().unwrap().starts_with("Heavy"))
+            .collect();
+        assert_eq!(heavy.len(), 8, "every entry is still listed");
+        // The newest fit (~60 KB each: one), the rest carry their summary as text.
+        assert!(heavy[0]["content_html"].is_string());
+        for i in &heavy[1..] {
+            assert!(i.get("content_html").is_none());
+            assert_eq!(i["content_text"], i["summary"]);
+        }
+        for name in ["feed.atom", "feed.rss"] {
+            let size = std::fs::metadata(feed.join(name)).unwrap().len();
+            assert!(size < 200_000, "{name}: {size} bytes");
+            parse_xml_feed(&feed.join(name));
+        }
+    }
+}

@@ -84,7 +84,8 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
                 })
                 .collect(),
             summary: (!summary.is_empty()).then(|| text(summary)),
-            content: Some(Content {
+            // Past `max_feed_bytes` an entry carries its summary (and its link) alone.
+            content: (!content.is_empty()).then(|| Content {
                 value: Some(content.to_string()),
                 content_type: Some("html".into()),
                 ..Content::default()

@@ -32,7 +32,12 @@ struct Item<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     external_url: Option<&'a str>,
     title: &'a str,
-    content_html: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_html: Option<&'a str>,
+    /// Only for an entry past `max_feed_bytes`, which carries its summary alone (an item
+    /// needs `content_html` or `content_text`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_text: Option<&'a str>,
     summary: &'a str,
     date_published: String,
     date_modified: String,
@@ -64,7 +69,8 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
                 url: cfg.url(&a.page_path()),
                 external_url: a.link.as_deref(),
                 title: &a.title,
-                content_html: content,
+                content_html: (!content.is_empty()).then_some(&**content),
+                content_text: content.is_empty().then_some(&**summary),
                 summary,
                 date_published: dates::rfc3339(a.published),
                 date_modified: dates::rfc3339(a.updated),

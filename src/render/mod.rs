@@ -252,8 +252,27 @@ pub const FEED_FORMATS: [(&str, Kind); 3] = [
 
 /// Renders one format of a feed (`kind` is RSS, Atom or JSON Feed).
 pub fn render_format(spec: &FeedSpec, cfg: &Config, kind: Kind) -> Vec<u8> {
-    let texts: Vec<_> = spec.entries.iter().map(|a| a.texts()).collect();
-    render_with(spec, &texts, cfg, kind)
+    render_with(spec, &feed_texts(spec, cfg), cfg, kind)
+}
+
+/// Each entry's body and summary, in entry order, with bodies only while they add up to
+/// `[feed] max_feed_bytes`: past it an entry carries its summary alone (an empty body), so
+/// a feed's size is bounded whatever its articles weigh.
+fn feed_texts<'a>(spec: &'a FeedSpec, cfg: &Config) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+    let mut budget = cfg.feed.max_feed_bytes;
+    spec.entries
+        .iter()
+        .map(|a| {
+            let (content, summary) = a.texts();
+            if content.len() <= budget {
+                budget -= content.len();
+                (content, summary)
+            } else {
+                budget = 0;
+                (Cow::Borrowed(""), summary)
+            }
+        })
+        .collect()
 }
 
 fn render_with(spec: &FeedSpec, texts: &Texts, cfg: &Config, kind: Kind) -> Vec<u8> {
@@ -311,7 +330,7 @@ pub(crate) fn looks_like_markup(text: &str) -> bool {
 pub fn render_feed(spec: &FeedSpec, cfg: &Config, pages: &mut Pages) {
     let updated = spec.entries.iter().map(|a| a.updated).max();
     // Read once for the three formats (a packed article's page is decompressed for them).
-    let texts: Vec<_> = spec.entries.iter().map(|a| a.texts()).collect();
+    let texts = feed_texts(spec, cfg);
     for (ext, kind) in FEED_FORMATS {
         let body = render_with(spec, &texts, cfg, kind);
         pages.insert(

@@ -70,7 +70,8 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
                 // RSS readers take `description` as HTML: the summary is text, so it is
                 // escaped (CDATA alone would hand `<b>` or `<script>` to them as markup).
                 description: Some(crate::text::escape_html(summary).into_owned()),
-                content: Some(content.to_string()),
+                // Past `max_feed_bytes` an entry carries its summary alone.
+                content: (!content.is_empty()).then(|| content.to_string()),
                 author,
                 categories,
                 guid: Some(Guid {
