@@ -135,6 +135,10 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     pub max_header_bytes: usize,
     pub max_connections: usize,
+    /// Connections one client address may hold at once (0: no limit).
+    pub max_connections_per_client: usize,
+    /// A response that makes no progress this long (the client does not read) is dropped.
+    pub send_timeout: Duration,
     pub shutdown_grace: Duration,
     /// Bytes of category and tag feed and article page bodies kept rendered (see `feed_cache`).
     pub feed_cache_bytes: u64,
@@ -275,6 +279,9 @@ struct RawServer {
     max_header_bytes: usize,
     #[serde(deserialize_with = "positive_usize")]
     max_connections: usize,
+    max_connections_per_client: usize,
+    #[serde(deserialize_with = "positive_u64")]
+    send_timeout_ms: u64,
     shutdown_grace_ms: u64,
     feed_cache_mb: u64,
 }
@@ -288,6 +295,8 @@ impl Default for RawServer {
             idle_timeout_ms: 60_000,
             max_header_bytes: 16 * 1024,
             max_connections: 1024,
+            max_connections_per_client: 64,
+            send_timeout_ms: 10_000,
             shutdown_grace_ms: 10_000,
             feed_cache_mb: 32,
         }
@@ -528,6 +537,8 @@ impl Config {
                 idle_timeout: Duration::from_millis(raw.server.idle_timeout_ms),
                 max_header_bytes: raw.server.max_header_bytes.max(1024),
                 max_connections: raw.server.max_connections,
+                max_connections_per_client: raw.server.max_connections_per_client,
+                send_timeout: Duration::from_millis(raw.server.send_timeout_ms),
                 shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
                 // More than the address space is as good as unlimited.
                 feed_cache_bytes: raw.server.feed_cache_mb.saturating_mul(1 << 20),

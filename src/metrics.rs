@@ -34,6 +34,10 @@ pub struct Metrics {
     /// Term-feed and article-page bodies rendered (on request or right after publishing).
     pub feed_renders: AtomicU64,
     pub connections_total: AtomicU64,
+    /// Connections closed as they arrived: their address held `max_connections_per_client`.
+    pub connections_refused: AtomicU64,
+    /// Connections closed to make room for a new one (idle or stalled longest).
+    pub connections_evicted: AtomicU64,
     /// When the indexer started the work it is doing (Unix seconds), 0 while it waits.
     pub indexer_busy_since: AtomicI64,
 }
@@ -233,6 +237,20 @@ impl Metrics {
             "counter",
             "Accepted HTTP connections.",
             self.connections_total.load(Relaxed).to_string(),
+        );
+        g(
+            &mut o,
+            "herald_http_connections_refused_total",
+            "counter",
+            "Connections closed as they arrived: their address held max_connections_per_client.",
+            self.connections_refused.load(Relaxed).to_string(),
+        );
+        g(
+            &mut o,
+            "herald_http_connections_evicted_total",
+            "counter",
+            "Connections closed to make room for a new one (the one idle or stalled longest).",
+            self.connections_evicted.load(Relaxed).to_string(),
         );
         g(
             &mut o,

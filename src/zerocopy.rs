@@ -10,16 +10,23 @@
 //! head before it with `MSG_MORE` so that both leave in full segments. Everything else is
 //! written as usual, and any `sendfile` error other than "would block" falls back to plain
 //! writes for the connection.
+//!
+//! The stream also keeps a connection honest: a write the client does not take for the send
+//! timeout fails the connection (a reader that never reads cannot hold it), and every read
+//! or write that moves bytes marks its [`Activity`], from which the accept loop picks the
+//! connection to close when all are taken.
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::future::Future;
 use std::io::{self, IoSlice, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
@@ -162,19 +169,93 @@ fn send_more(out: RawFd, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// When a connection last moved bytes, shared between its stream and the accept loop.
+#[derive(Debug, Default)]
+pub struct Activity {
+    /// Milliseconds since the process's first connection.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn epoch() -> Instant {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        *EPOCH.get_or_init(Instant::now)
+    }
+
+    fn now_ms() -> u64 {
+        Self::epoch().elapsed().as_millis() as u64
+    }
+
+    pub fn new() -> Activity {
+        let a = Activity::default();
+        a.touch();
+        a
+    }
+
+    pub fn touch(&self) {
+        self.last.store(Self::now_ms(), Relaxed);
+    }
+
+    /// How long since the connection last moved a byte: idle between requests, or stalled
+    /// on a client that does not read.
+    pub fn idle_for(&self) -> Duration {
+        Duration::from_millis(Self::now_ms().saturating_sub(self.last.load(Relaxed)))
+    }
+}
+
 /// A client connection as hyper sees it: tokio's stream, except that a slice of a
-/// file-backed body is sent with `sendfile`.
+/// file-backed body is sent with `sendfile`, and a write that makes no progress for the
+/// send timeout fails.
 pub struct Stream {
     io: TokioIo<TcpStream>,
     /// `sendfile` failed for a reason other than a full socket: plain writes from now on.
     plain: bool,
+    activity: Arc<Activity>,
+    send_timeout: Duration,
+    /// Armed while a write waits for the client to make room.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Stream {
-    pub fn new(stream: TcpStream) -> Stream {
+    pub fn new(stream: TcpStream, activity: Arc<Activity>, send_timeout: Duration) -> Stream {
         Stream {
             io: TokioIo::new(stream),
             plain: false,
+            activity,
+            send_timeout,
+            stalled: None,
+        }
+    }
+
+    /// Passes a write's outcome on, timing how long it has waited for the client: past the
+    /// send timeout without progress, the write fails (and hyper closes the connection).
+    fn watch_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match r {
+            Poll::Pending => {
+                let timeout = self.send_timeout;
+                let timer = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client took nothing for the send timeout",
+                    )));
+                }
+                Poll::Pending
+            }
+            Poll::Ready(Ok(n)) => {
+                self.stalled = None;
+                if n > 0 {
+                    self.activity.touch();
+                }
+                Poll::Ready(Ok(n))
+            }
+            other => other,
         }
     }
 
@@ -202,7 +283,11 @@ impl hyper::rt::Read for Stream {
         cx: &mut Context<'_>,
         buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) {
+            self.activity.touch();
+        }
+        r
     }
 }
 
@@ -220,6 +305,32 @@ impl hyper::rt::Write for Stream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let r = self.as_mut().write_some(cx, bufs);
+        self.watch_write(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+impl Stream {
+    /// One write: a file-backed slice with `sendfile` (its head first, with `MSG_MORE`),
+    /// anything else as tokio writes it.
+    fn write_some(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        use hyper::rt::Write as _;
         if !self.plain {
             // hyper hands the head and the body together: the head goes with MSG_MORE,
             // then (on the next call) the body with sendfile.
@@ -244,18 +355,6 @@ impl hyper::rt::Write for Stream {
             }
         }
         Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

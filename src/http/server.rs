@@ -1,11 +1,16 @@
 //! The accept loop: hyper HTTP/1.1 with keep-alive, a header-read timeout (slowloris), a
-//! request-head size cap, a cap on concurrent connections, and a bounded graceful stop.
-//! The caller binds the listeners and decides what "stop" means.
+//! send timeout (slow readers, see [`crate::zerocopy::Stream`]), a request-head size cap, a
+//! cap on concurrent connections and one per client address, and a bounded graceful stop.
+//! When every connection is taken, the one idle or stalled longest is closed to make room,
+//! so slow clients can never keep `/healthz` or new readers out. The caller binds the
+//! listeners and decides what "stop" means.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -13,16 +18,20 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioTimer;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tracing::{debug, info, warn};
 
 use super::routes::{respond, App};
+use crate::zerocopy::{Activity, Stream};
 
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
     pub max_connections: usize,
+    /// 0: no limit.
+    pub max_connections_per_client: usize,
+    pub send_timeout: Duration,
     pub shutdown_grace: Duration,
 }
 
@@ -34,6 +43,8 @@ impl Limits {
             header_read_timeout: s.header_read_timeout.min(s.idle_timeout),
             max_header_bytes: s.max_header_bytes,
             max_connections: s.max_connections,
+            max_connections_per_client: s.max_connections_per_client,
+            send_timeout: s.send_timeout,
             shutdown_grace: s.shutdown_grace,
         }
     }
@@ -48,6 +59,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let open = Arc::new(Open::default());
     let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut loops = tokio::task::JoinSet::new();
@@ -57,6 +69,7 @@ pub async fn run(
             app.clone(),
             limits.clone(),
             permits.clone(),
+            open.clone(),
             graceful.clone(),
             stop_rx.clone(),
         ));
@@ -80,11 +93,95 @@ pub async fn run(
     }
 }
 
+/// A connection that is open: its address, its activity, and how to close it.
+struct Conn {
+    ip: IpAddr,
+    activity: Arc<Activity>,
+    close: Arc<Notify>,
+}
+
+/// The open connections, for the per-client cap and for choosing which to close.
+#[derive(Default)]
+struct Open {
+    conns: Mutex<OpenConns>,
+}
+
+#[derive(Default)]
+struct OpenConns {
+    next: u64,
+    by_id: HashMap<u64, Conn>,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// A connection idle or stalled at least this long may be closed to make room.
+const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+
+impl Open {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OpenConns> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a connection from `ip`, or None when that address holds `cap` already.
+    fn add(&self, ip: IpAddr, cap: usize, activity: Arc<Activity>) -> Option<(u64, Arc<Notify>)> {
+        let mut o = self.lock();
+        let n = o.per_ip.entry(ip).or_default();
+        if cap > 0 && *n >= cap {
+            return None;
+        }
+        *n += 1;
+        let id = o.next;
+        o.next += 1;
+        let close = Arc::new(Notify::new());
+        o.by_id.insert(
+            id,
+            Conn {
+                ip,
+                activity,
+                close: close.clone(),
+            },
+        );
+        Some((id, close))
+    }
+
+    fn remove(&self, id: u64) {
+        let mut o = self.lock();
+        if let Some(c) = o.by_id.remove(&id) {
+            if let Some(n) = o.per_ip.get_mut(&c.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    o.per_ip.remove(&c.ip);
+                }
+            }
+        }
+    }
+
+    /// Closes the connection idle or stalled longest, if that is at least
+    /// [`EVICTABLE_AFTER`]; true if one was.
+    fn evict_one(&self) -> bool {
+        let o = self.lock();
+        let oldest = o
+            .by_id
+            .values()
+            .map(|c| (c.activity.idle_for(), c))
+            .filter(|(idle, _)| *idle >= EVICTABLE_AFTER)
+            .max_by_key(|(idle, _)| *idle);
+        match oldest {
+            Some((idle, c)) => {
+                debug!(peer = %c.ip, idle_ms = idle.as_millis() as u64, "closing the longest idle connection to make room");
+                c.close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     app: Arc<App>,
     limits: Limits,
     permits: Arc<Semaphore>,
+    open: Arc<Open>,
     graceful: Arc<GracefulShutdown>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -97,11 +194,6 @@ async fn accept_loop(
         b
     };
     loop {
-        // A permit first: past the connection cap, clients wait in the kernel's backlog.
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = stop.changed() => return,
-        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
@@ -114,6 +206,33 @@ async fn accept_loop(
             },
             _ = stop.changed() => return,
         };
+        let activity = Arc::new(Activity::new());
+        let Some((id, close)) = open.add(
+            peer.ip(),
+            limits.max_connections_per_client,
+            activity.clone(),
+        ) else {
+            app.metrics.connections_refused.fetch_add(1, Relaxed);
+            debug!(peer = %peer, "refused: the client holds max_connections_per_client");
+            continue;
+        };
+        // A permit, making room if every connection is taken: the connection idle or stalled
+        // longest goes. Only if none has been for a second does the new one wait.
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if open.evict_one() {
+                    app.metrics.connections_evicted.fetch_add(1, Relaxed);
+                }
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                    _ = stop.changed() => return,
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
         app.metrics.connections_total.fetch_add(1, Relaxed);
         app.metrics.connections_open.fetch_add(1, Relaxed);
@@ -123,12 +242,20 @@ async fn accept_loop(
             let resp = respond(&req, &svc_app);
             async move { Ok::<_, Infallible>(resp) }
         });
-        let conn = builder.serve_connection(crate::zerocopy::Stream::new(stream), service);
+        let conn =
+            builder.serve_connection(Stream::new(stream, activity, limits.send_timeout), service);
         let conn = graceful.watch(conn);
+        let open = open.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                debug!(peer = %peer, error = %e, "connection closed with an error");
+            tokio::select! {
+                r = conn => {
+                    if let Err(e) = r {
+                        debug!(peer = %peer, error = %e, "connection closed with an error");
+                    }
+                }
+                _ = close.notified() => {}
             }
+            open.remove(id);
             app.metrics.connections_open.fetch_sub(1, Relaxed);
             drop(permit);
         });
