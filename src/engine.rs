@@ -374,6 +374,12 @@ impl Engine {
             return;
         };
         let is_known = |p: &str| self.stamps.contains_key(p) || self.index.get(p).is_some();
+        // A symlink to a folder is never walked (as in the scan): `ln -s . mirror` or
+        // `ln -s .. up` made while serving would index every article again.
+        if is_dir_symlink(abs) {
+            debug!(path = %rel, "skipped: symlink to a folder");
+            return;
+        }
         match std::fs::metadata(abs) {
             Err(_) => {
                 // A known path was a file: nothing can be under it.
@@ -392,7 +398,8 @@ impl Engine {
                     .into_iter()
                     .filter_map(Result::ok)
                 {
-                    if e.file_type().is_file() || e.path_is_symlink() {
+                    if e.file_type().is_file() || (e.path_is_symlink() && !is_dir_symlink(e.path()))
+                    {
                         if let Some(r) = self.rel(e.path()) {
                             work.found.insert(r.clone());
                             work.touched.insert(r);
@@ -1317,6 +1324,12 @@ impl Engine {
             systemd::status(&self.status());
         }
     }
+}
+
+/// True when `p` is a symlink that resolves to a folder.
+fn is_dir_symlink(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+        && std::fs::metadata(p).is_ok_and(|m| m.is_dir())
 }
 
 /// What a batch of hints asks for (see [`Engine::expand`]).

@@ -340,3 +340,40 @@ fn one_client_address_holds_at_most_max_connections_per_client() {
     });
     assert!(server.metric("herald_http_connections_refused_total") >= 1.0);
 }
+
+/// `ln -s . content/mirror` and `ln -s .. content/dirloop/up` made while serving turned 7
+/// articles into 24, each copy with a new id. A folder reached twice is walked once: while
+/// serving, at a rescan and at the next start alike.
+#[test]
+fn folder_symlinks_made_while_serving_never_duplicate_articles() {
+    let site = Site::new("content", "serve.toml");
+    let server = TestServer::start(&site, &[]);
+    let count = |server: &TestServer| server.metric("herald_articles_indexed");
+    let before = count(&server);
+    assert!(before > 5.0);
+    std::os::unix::fs::symlink(".", site.content().join("mirror")).unwrap();
+    std::fs::create_dir(site.content().join("dirloop")).unwrap();
+    std::os::unix::fs::symlink("..", site.content().join("dirloop/up")).unwrap();
+    std::os::unix::fs::symlink("plain", site.content().join("plain-again")).unwrap();
+    // A new article after the links: once it is in, the links have been seen too.
+    std::fs::write(
+        site.content().join("dirloop/after.txt"),
+        "After the links\n\nBody.\n",
+    )
+    .unwrap();
+    server.wait_until("the new article", || {
+        server.get("/feed.json").text().contains("After the links")
+    });
+    assert_eq!(count(&server), before + 1.0);
+    server.signal("HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(count(&server), before + 1.0, "after a rescan");
+    drop(server);
+    let server = TestServer::start(&site, &[]);
+    assert_eq!(count(&server), before + 1.0, "after a restart");
+    let feed = server.get("/feed.json").text();
+    assert!(
+        !feed.contains("mirror/") && !feed.contains("plain-again/"),
+        "{feed}"
+    );
+}

@@ -263,9 +263,10 @@ pub struct Scan {
     pub skipped: Vec<Skipped>,
 }
 
-/// Walks the content dir. Symlinks are followed only when they resolve inside the content dir,
-/// and a symlink to a file that is indexed anyway is skipped as a duplicate; loops are reported,
-/// never followed twice.
+/// Walks the content dir. Symlinks to files are followed only when they resolve inside the
+/// content dir, and one to a file that is indexed anyway is skipped as a duplicate. Symlinks
+/// to folders are never walked: inside the content dir the folder is walked under its own
+/// path (a folder reached twice is walked once), outside it is refused; loops are reported.
 pub fn scan(root: &Path) -> std::io::Result<Scan> {
     let root_canon = fs::canonicalize(root)?;
     let mut out = Scan::default();
@@ -327,6 +328,20 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
         if is_link {
             match fs::canonicalize(entry.path()) {
                 Ok(target) if target.starts_with(&root_canon) => {
+                    if entry.file_type().is_dir() {
+                        // Its folder is walked under its own path: walking it here too would
+                        // index every file under it twice, with new ids.
+                        out.skipped.push(Skipped::new(
+                            &rel,
+                            SkipReason::SymlinkDuplicate,
+                            format!(
+                                "skipped: symlink to the folder {}, which is walked under its own path",
+                                target.strip_prefix(&root_canon).unwrap_or(&target).display()
+                            ),
+                        ));
+                        walker.skip_current_dir();
+                        continue;
+                    }
                     if entry.file_type().is_file() {
                         via_link.push((rel.clone(), target));
                     }
