@@ -257,11 +257,15 @@ impl Engine {
             self.metrics.indexer_busy_since.store(now_secs(), Relaxed);
             match msg {
                 Ok(Msg::Changes(mut changes)) => {
+                    self.metrics.change_batches_queued.fetch_sub(1, Relaxed);
                     // Take everything already queued as one batch.
                     let mut stop = false;
                     while let Ok(m) = rx.try_recv() {
                         match m {
-                            Msg::Changes(more) => changes.extend(more),
+                            Msg::Changes(more) => {
+                                self.metrics.change_batches_queued.fetch_sub(1, Relaxed);
+                                changes.extend(more);
+                            }
                             Msg::Reload(cfg) => {
                                 self.apply_changes(std::mem::take(&mut changes));
                                 self.reload(*cfg);

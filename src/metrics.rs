@@ -38,6 +38,9 @@ pub struct Metrics {
     pub connections_refused: AtomicU64,
     /// Connections closed to make room for a new one (idle or stalled longest).
     pub connections_evicted: AtomicU64,
+    /// Batches of changes the watcher has handed over and the indexer not yet taken: the
+    /// watcher hands over no more while one waits, and keeps coalescing instead.
+    pub change_batches_queued: AtomicI64,
     /// When the indexer started the work it is doing (Unix seconds), 0 while it waits.
     pub indexer_busy_since: AtomicI64,
 }

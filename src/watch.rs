@@ -8,6 +8,11 @@
 //!
 //! Events are hints: the engine stats every path. Queue overflows and watch errors become a
 //! full rescan; a content dir that disappears is watched again when it comes back.
+//!
+//! What waits is bounded by paths, not events: pending changes are a map by path, renames
+//! past [`MAX_RENAMES`] become one rescan, and while the engine has not taken the last batch
+//! nothing more is handed over, so a flood of renames (600 000 in ten seconds) coalesces
+//! here instead of queueing without bound.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -82,7 +87,7 @@ fn run(s: Settings, engine: Sender<Msg>, metrics: Arc<Metrics>, stop: Arc<Atomic
     let mut polling = s.mode == WatchMode::Poll;
     while !stop.load(Relaxed) {
         if polling {
-            poll(&s, &engine, &stop);
+            poll(&s, &engine, &metrics, &stop);
             return;
         }
         // Wait for the content dir to exist.
@@ -107,7 +112,7 @@ fn run(s: Settings, engine: Sender<Msg>, metrics: Arc<Metrics>, stop: Arc<Atomic
         info!(dir = %s.root.display(), "watching");
         // Whatever changed before the watch existed (during the first scan, or while the dir
         // was being replaced) is found by comparing everything once more.
-        let _ = engine.send(Msg::Changes(vec![Change::Rescan]));
+        hand_over(&engine, &metrics, vec![Change::Rescan]);
         let replaced = debounce_loop(&s, raw_rx, &engine, &metrics, &stop, id);
         drop(watcher);
         if replaced {
@@ -118,15 +123,30 @@ fn run(s: Settings, engine: Sender<Msg>, metrics: Arc<Metrics>, stop: Arc<Atomic
 
 /// Polling mode: compare the whole dir every interval (the engine only re-reads files whose
 /// size, mtime or inode changed).
-fn poll(s: &Settings, engine: &Sender<Msg>, stop: &AtomicBool) {
+fn poll(s: &Settings, engine: &Sender<Msg>, metrics: &Metrics, stop: &AtomicBool) {
     info!(dir = %s.root.display(), interval_ms = s.poll.as_millis() as u64, "polling");
     while !stop.load(Relaxed) {
         std::thread::sleep(s.poll);
-        if engine.send(Msg::Changes(vec![Change::Rescan])).is_err() {
+        // A rescan still waiting covers this one.
+        if metrics.change_batches_queued.load(Relaxed) > 0 {
+            continue;
+        }
+        if !hand_over(engine, metrics, vec![Change::Rescan]) {
             return;
         }
     }
 }
+
+/// Sends a batch to the engine, counting it as queued until the engine takes it; false when
+/// the engine is gone.
+fn hand_over(engine: &Sender<Msg>, metrics: &Metrics, changes: Vec<Change>) -> bool {
+    metrics.change_batches_queued.fetch_add(1, Relaxed);
+    engine.send(Msg::Changes(changes)).is_ok()
+}
+
+/// Renames kept in order for one batch; past this, the batch is a rescan instead (which
+/// finds renames by content).
+const MAX_RENAMES: usize = 4096;
 
 #[derive(Debug)]
 struct Pending {
@@ -150,10 +170,14 @@ fn debounce_loop(
     let hold = (s.debounce * 20).max(Duration::from_secs(5));
     let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
     let mut renames: Vec<(PathBuf, PathBuf)> = Vec::new();
+    // Too many renames to keep: the next batch is a rescan.
+    let mut rescan = false;
     let mut last_event = Instant::now();
     let mut last_check = Instant::now();
+    // When the oldest change of the batch being gathered arrived.
+    let mut gathering: Option<Instant> = None;
     while !stop.load(Relaxed) {
-        let tick = if pending.is_empty() && renames.is_empty() {
+        let tick = if pending.is_empty() && renames.is_empty() && !rescan {
             Duration::from_millis(500)
         } else {
             Duration::from_millis(5)
@@ -165,7 +189,7 @@ fn debounce_loop(
                     warn!("file event queue overflowed; rescanning");
                     pending.clear();
                     renames.clear();
-                    let _ = engine.send(Msg::Changes(vec![Change::Rescan]));
+                    hand_over(engine, metrics, vec![Change::Rescan]);
                     continue;
                 }
                 // The content dir itself removed or moved away: its watch is gone, even if a
@@ -177,12 +201,17 @@ fn debounce_loop(
                 if root_gone {
                     return true;
                 }
+                gathering.get_or_insert(last_event);
                 note(&mut pending, &mut renames, ev);
+                if renames.len() > MAX_RENAMES {
+                    renames.clear();
+                    rescan = true;
+                }
             }
             Ok(Err(e)) => {
                 metrics.watch_errors.fetch_add(1, Relaxed);
                 warn!(error = %e, "file watch error; rescanning");
-                let _ = engine.send(Msg::Changes(vec![Change::Rescan]));
+                hand_over(engine, metrics, vec![Change::Rescan]);
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return true,
@@ -199,16 +228,27 @@ fn debounce_loop(
         let ready = |p: &Pending| {
             now.duration_since(p.last) >= if p.open_write { s.debounce } else { settle }
         };
+        // A burst that never settles (a rename flood) is handed over in slices.
         let overdue = pending
             .values()
-            .any(|p| ready(p) && now.duration_since(p.last) >= s.debounce);
-        if !(quiet || overdue) || (pending.is_empty() && renames.is_empty()) {
+            .any(|p| ready(p) && now.duration_since(p.last) >= s.debounce)
+            || gathering.is_some_and(|t| now.duration_since(t) >= hold.min(s.debounce * 4));
+        if !(quiet || overdue) || (pending.is_empty() && renames.is_empty() && !rescan) {
             continue;
         }
-        let mut batch: Vec<Change> = renames
-            .drain(..)
-            .map(|(from, to)| Change::Renamed { from, to })
-            .collect();
+        // The engine has not taken the last batch: keep gathering (by path) until it has.
+        if metrics.change_batches_queued.load(Relaxed) > 0 {
+            continue;
+        }
+        let mut batch: Vec<Change> = if std::mem::take(&mut rescan) {
+            renames.clear();
+            vec![Change::Rescan]
+        } else {
+            renames
+                .drain(..)
+                .map(|(from, to)| Change::Renamed { from, to })
+                .collect()
+        };
         let mut ready_paths: Vec<PathBuf> = Vec::new();
         for (path, p) in pending.iter_mut() {
             if !ready(p) {
@@ -225,9 +265,10 @@ fn debounce_loop(
             pending.remove(&path);
             batch.push(Change::Touched(path));
         }
+        gathering = (!pending.is_empty()).then_some(now);
         if !batch.is_empty() {
             debug!(changes = batch.len(), "handing over changes");
-            if engine.send(Msg::Changes(batch)).is_err() {
+            if !hand_over(engine, metrics, batch) {
                 return false;
             }
         }

@@ -377,3 +377,71 @@ fn folder_symlinks_made_while_serving_never_duplicate_articles() {
         "{feed}"
     );
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    read(Path::new(&format!("/proc/{pid}/status")))
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Renaming two files back and forth (~60 000 renames a second) stalled publishing for a
+/// minute and grew memory without bound. Changes made during such a flood are published,
+/// and memory stays flat.
+#[test]
+fn a_rename_flood_neither_stalls_publishing_nor_grows_memory() {
+    let site = Site::new("content", "serve.toml");
+    let server = TestServer::start(&site, &[]);
+    let dir = site.content().join("flood");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.txt"), "Flood A\n\nBody A.\n").unwrap();
+    std::fs::write(dir.join("b.txt"), "Flood B\n\nBody B.\n").unwrap();
+    server.wait_until("flood files in", || {
+        server.get("/feed.json").text().contains("Flood B")
+    });
+    let rss_before = rss_kib(server.child.id());
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = {
+        let (stop, dir) = (stop.clone(), dir.clone());
+        std::thread::spawn(move || {
+            let (a, b, t) = (dir.join("a.txt"), dir.join("b.txt"), dir.join("t.txt"));
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                std::fs::rename(&a, &t).unwrap();
+                std::fs::rename(&b, &a).unwrap();
+                std::fs::rename(&t, &b).unwrap();
+                n += 3;
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    // An edit in the middle of the flood is published while it goes on.
+    std::fs::write(
+        site.content().join("plain/during.txt"),
+        "Written during the flood\n\nBody.\n",
+    )
+    .unwrap();
+    let published = Instant::now();
+    server.wait_until("the edit made during the flood", || {
+        server
+            .get("/feed.json")
+            .text()
+            .contains("Written during the flood")
+    });
+    let took = published.elapsed();
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    let renames = flood.join().unwrap();
+    let grown = rss_kib(server.child.id()).saturating_sub(rss_before);
+    eprintln!("{renames} renames; edit published after {took:?}; RSS grew {grown} KiB");
+    assert!(renames > 10_000, "the flood was too slow to mean anything");
+    assert!(grown < 32 * 1024, "RSS grew {grown} KiB during the flood");
+    // Both files are there once each when it settles.
+    server.wait_until("settled", || {
+        let feed = server.get("/feed.json").text();
+        feed.matches("\"title\": \"Flood A\"").count() == 1
+            && feed.matches("\"title\": \"Flood B\"").count() == 1
+    });
+}
