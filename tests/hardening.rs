@@ -445,3 +445,40 @@ fn a_rename_flood_neither_stalls_publishing_nor_grows_memory() {
             && feed.matches("\"title\": \"Flood B\"").count() == 1
     });
 }
+
+#[test]
+fn html_pages_carry_security_headers_and_feeds_do_not_need_them() {
+    let site = Site::new("content", "serve.toml");
+    let server = TestServer::start(&site, &[]);
+    let index = server.get("/");
+    let csp = index.header("Content-Security-Policy").unwrap();
+    for part in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'none'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(
+        !csp.contains("script-src"),
+        "no script is ever needed: {csp}"
+    );
+    assert_eq!(index.header("X-Frame-Options"), Some("DENY"));
+    assert!(index.header("Referrer-Policy").is_some());
+    assert_eq!(index.header("X-Content-Type-Options"), Some("nosniff"));
+    let page = index
+        .text()
+        .split("href=\"https://news.example.com/articles/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(|s| format!("/articles/{s}"))
+        .unwrap();
+    assert!(
+        server
+            .get(&page)
+            .header("Content-Security-Policy")
+            .is_some(),
+        "{page}"
+    );
+    assert!(server.get("/feed.atom").header("X-Frame-Options").is_none());
+}

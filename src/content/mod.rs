@@ -53,6 +53,10 @@ pub enum SkipReason {
     HtmlTooLarge,
 }
 
+/// Titles longer than this (in characters) are cut, with a warning: a title is a line in a
+/// reader's list, and one of a megabyte is an attack on every page that shows it.
+pub const MAX_TITLE_CHARS: usize = 1000;
+
 /// How much larger than its file an article's HTML body may be: Markdown tables expand
 /// ~300× (an 8 KB table of 1 000 columns is 2.3 MB of HTML), so 50 such files made a
 /// 119 MB feed. Bodies under [`MIN_HTML_CAP`] are always fine.
@@ -672,13 +676,18 @@ impl Loader {
         // A title like `AT&T <draft>` from a text source keeps every character: only values
         // from HTML sources are markup to reduce to text.
         let line = if p.markup { clean_line } else { text_line };
-        let title = line(p.title.as_deref().unwrap_or(""));
+        let mut title = line(p.title.as_deref().unwrap_or(""));
         if title.is_empty() {
             return Err(Skipped::new(
                 rel,
                 SkipReason::NoTitle,
                 "skipped: missing title",
             ));
+        }
+        if let Some((cut, _)) = title.char_indices().nth(MAX_TITLE_CHARS) {
+            title.truncate(cut);
+            title.push('…');
+            warnings.push(format!("title cut to {MAX_TITLE_CHARS} characters"));
         }
         let date = parse_date_field(p.date.as_deref(), "date", line, &mut warnings);
         let updated = parse_date_field(p.updated.as_deref(), "updated", line, &mut warnings);
@@ -990,6 +999,25 @@ mod tests {
         assert!(loader
             .parse_bytes("a", ok.as_bytes(), Format::Markdown)
             .is_ok());
+    }
+
+    #[test]
+    fn long_titles_are_cut_on_a_character_with_a_warning() {
+        let title = "新".repeat(MAX_TITLE_CHARS + 500);
+        let d = loader()
+            .parse_bytes(
+                "t.txt",
+                format!("{title}\n\nBody.\n").as_bytes(),
+                Format::Text,
+            )
+            .unwrap();
+        assert_eq!(d.title.chars().count(), MAX_TITLE_CHARS + 1);
+        assert!(d.title.ends_with('…'));
+        assert!(d.warnings.iter().any(|w| w.contains("title cut")));
+        let ok = loader()
+            .parse_bytes("t.txt", b"Short\n\nBody.\n", Format::Text)
+            .unwrap();
+        assert_eq!(ok.title, "Short");
     }
 
     #[test]

@@ -12,7 +12,11 @@ use tokio::sync::watch;
 
 use super::{conditional, encoding};
 use crate::metrics::Metrics;
+use crate::render::Kind;
 use crate::site::Snapshot;
+
+/// The Content-Security-Policy of herald's HTML pages.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src http: https: data:; media-src http: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// What every request handler shares.
 pub struct App {
@@ -158,6 +162,19 @@ fn answer<B>(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    if route.kind == Kind::Html {
+        // herald's pages need no script, frame or form; article bodies may show images
+        // and media from anywhere. Nothing else loads, and no site may frame them.
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_CSP),
+        );
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        );
+    }
     if let Some(enc) = coding.header() {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(enc));
     }
