@@ -137,11 +137,24 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Connections one client address may hold at once (0: no limit).
     pub max_connections_per_client: usize,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsAt,
     /// A response that makes no progress this long (the client does not read) is dropped.
     pub send_timeout: Duration,
     pub shutdown_grace: Duration,
     /// Bytes of category and tag feed and article page bodies kept rendered (see `feed_cache`).
     pub feed_cache_bytes: u64,
+}
+
+/// Where `/metrics` is served: `[server] metrics_listen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAt {
+    /// On the feeds' own listeners (`""`, the default).
+    Main,
+    /// Nowhere (`"off"`).
+    Off,
+    /// On a listener of its own, and not on the feeds' (`"127.0.0.1:9101"`).
+    Listen(SocketAddr),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -280,6 +293,8 @@ struct RawServer {
     #[serde(deserialize_with = "positive_usize")]
     max_connections: usize,
     max_connections_per_client: usize,
+    #[serde(deserialize_with = "metrics_at")]
+    metrics_listen: MetricsAt,
     #[serde(deserialize_with = "positive_u64")]
     send_timeout_ms: u64,
     shutdown_grace_ms: u64,
@@ -296,6 +311,7 @@ impl Default for RawServer {
             max_header_bytes: 16 * 1024,
             max_connections: 1024,
             max_connections_per_client: 64,
+            metrics_listen: MetricsAt::Main,
             send_timeout_ms: 10_000,
             shutdown_grace_ms: 10_000,
             feed_cache_mb: 32,
@@ -421,6 +437,19 @@ fn time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
     })
 }
 
+fn metrics_at<'de, D: Deserializer<'de>>(d: D) -> Result<MetricsAt, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.as_str() {
+        "" => Ok(MetricsAt::Main),
+        "off" => Ok(MetricsAt::Off),
+        addr => addr.parse().map(MetricsAt::Listen).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "invalid metrics_listen {s:?} (use \"\", \"off\" or an address like \"127.0.0.1:9101\")"
+            ))
+        }),
+    }
+}
+
 fn socket_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
     let list = Vec::<String>::deserialize(d)?;
     list.iter()
@@ -538,6 +567,7 @@ impl Config {
                 max_header_bytes: raw.server.max_header_bytes.max(1024),
                 max_connections: raw.server.max_connections,
                 max_connections_per_client: raw.server.max_connections_per_client,
+                metrics: raw.server.metrics_listen,
                 send_timeout: Duration::from_millis(raw.server.send_timeout_ms),
                 shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
                 // More than the address space is as good as unlimited.

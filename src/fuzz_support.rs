@@ -81,6 +81,7 @@ fn app() -> &'static App {
         App {
             site: rx,
             metrics: Arc::new(Metrics::default()),
+            serves: crate::http::routes::Serves::Site { metrics: true },
         }
     })
 }

@@ -482,3 +482,42 @@ fn html_pages_carry_security_headers_and_feeds_do_not_need_them() {
     );
     assert!(server.get("/feed.atom").header("X-Frame-Options").is_none());
 }
+
+#[test]
+fn metrics_can_be_turned_off_or_served_on_a_listener_of_their_own() {
+    let site = Site::new("content", "serve.toml");
+    let off = server_config(&site, "max_connections = 64\nmetrics_listen = \"off\"");
+    let server = TestServer::start_with_config(&site, &off, &[]);
+    assert_eq!(server.get("/metrics").status, 404);
+    assert_eq!(server.get("/feed.atom").status, 200);
+    drop(server);
+
+    let own = server_config(
+        &site,
+        "max_connections = 64\nmetrics_listen = \"127.0.0.1:0\"",
+    );
+    let server = TestServer::start_with_config(&site, &own, &[]);
+    assert_eq!(
+        server.get("/metrics").status,
+        404,
+        "not on the feeds' listener"
+    );
+    let mut addr = None;
+    server.wait_until("the metrics listener's address", || {
+        addr = server.log.lock().unwrap().iter().find_map(|l| {
+            let at = l.find("metrics_addr=")? + "metrics_addr=".len();
+            l[at..]
+                .split_whitespace()
+                .next()?
+                .parse::<std::net::SocketAddr>()
+                .ok()
+        });
+        addr.is_some()
+    });
+    let addr = addr.unwrap();
+    let m = http_request(addr, "GET", "/metrics", &[]);
+    assert_eq!(m.status, 200);
+    assert!(m.text().contains("herald_articles_indexed"));
+    assert_eq!(http_request(addr, "GET", "/healthz", &[]).status, 200);
+    assert_eq!(http_request(addr, "GET", "/feed.atom", &[]).status, 404);
+}

@@ -7,9 +7,9 @@ use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 
-use crate::config::{Config, Overrides};
+use crate::config::{Config, MetricsAt, Overrides};
 use crate::engine::{Engine, Msg};
-use crate::http::routes::App;
+use crate::http::routes::{App, Serves};
 use crate::http::server::{self, Limits};
 use crate::metrics::Metrics;
 use crate::{systemd, watch};
@@ -71,11 +71,37 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
     let app = Arc::new(App {
         site: site_rx.clone(),
         metrics: metrics.clone(),
+        serves: Serves::Site {
+            metrics: cfg.server.metrics == MetricsAt::Main,
+        },
     });
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(server::run(listeners, app, limits, async {
-        let _ = stop_rx.await;
-    }));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut http = vec![tokio::spawn(server::run(
+        listeners,
+        app,
+        limits.clone(),
+        stopped(stop_rx.clone()),
+    ))];
+    if let MetricsAt::Listen(addr) = cfg.server.metrics {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("failed to listen on {addr} (metrics_listen)"))?;
+        info!(metrics_addr = %l.local_addr()?, "serving /metrics");
+        let app = Arc::new(App {
+            site: site_rx.clone(),
+            metrics: metrics.clone(),
+            serves: Serves::Metrics,
+        });
+        http.push(tokio::spawn(server::run(
+            vec![l],
+            app,
+            limits,
+            stopped(stop_rx),
+        )));
+    }
 
     // READY=1 once the first index is published and the listeners accept.
     let mut ready_rx = site_rx.clone();
@@ -138,13 +164,15 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
 async fn stop(
     engine_tx: std::sync::mpsc::Sender<Msg>,
     engine: std::thread::JoinHandle<()>,
-    stop_tx: tokio::sync::oneshot::Sender<()>,
-    http: tokio::task::JoinHandle<()>,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    http: Vec<tokio::task::JoinHandle<()>>,
 ) -> anyhow::Result<()> {
     info!("shutting down");
     systemd::stopping();
-    let _ = stop_tx.send(());
-    let _ = http.await;
+    let _ = stop_tx.send(true);
+    for h in http {
+        let _ = h.await;
+    }
     let _ = engine_tx.send(Msg::Shutdown);
     let _ = tokio::task::spawn_blocking(move || engine.join()).await;
     info!("stopped");

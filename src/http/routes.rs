@@ -22,6 +22,16 @@ const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src h
 pub struct App {
     pub site: watch::Receiver<Option<Arc<Snapshot>>>,
     pub metrics: Arc<Metrics>,
+    pub serves: Serves,
+}
+
+/// What one listener answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    /// The site, with or without `/metrics`.
+    Site { metrics: bool },
+    /// `/metrics` and `/healthz` alone (`[server] metrics_listen` set to an address).
+    Metrics,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -88,7 +98,14 @@ fn answer<B>(
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return (kind, r);
     }
+    let metrics_here = matches!(app.serves, Serves::Metrics | Serves::Site { metrics: true });
+    if app.serves == Serves::Metrics && !matches!(path, "/healthz" | "/metrics") {
+        return ("other", plain(StatusCode::NOT_FOUND, "not found\n"));
+    }
     match path {
+        "/metrics" if !metrics_here => {
+            return ("other", plain(StatusCode::NOT_FOUND, "not found\n"));
+        }
         "/healthz" => {
             let busy = app
                 .metrics
@@ -199,6 +216,7 @@ mod tests {
         let app = App {
             site,
             metrics: Arc::new(Metrics::default()),
+            serves: Serves::Site { metrics: true },
         };
         assert_eq!(healthz(&app), StatusCode::OK);
         let now = chrono::Utc::now().timestamp();
