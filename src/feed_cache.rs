@@ -87,6 +87,11 @@ impl FeedCache {
         Some(body)
     }
 
+    /// Whether the body of `key` is cached (not made or being made).
+    pub(crate) fn contains(&self, key: &Key) -> bool {
+        self.lock().entries.contains_key(key)
+    }
+
     /// A cached body, or the slot where it is (being) made.
     fn lookup(&self, key: &Key) -> Result<Bytes, Arc<OnceLock<Bytes>>> {
         let mut inner = self.lock();

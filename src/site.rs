@@ -258,6 +258,18 @@ impl Rendered {
         }
     }
 
+    /// Whether [`body`](Rendered::body) in `coding` is at hand (made, cached) rather than
+    /// to be rendered or compressed now.
+    pub fn is_ready(&self, coding: Coding) -> bool {
+        match (&self.repr, coding) {
+            (Repr::Full { .. }, Coding::Identity) => true,
+            (Repr::Full { gzip, .. }, Coding::Gzip) => gzip.get().is_some(),
+            (Repr::Full { br, .. }, Coding::Brotli) => br.get().is_some(),
+            (Repr::Page { maker, tag, .. }, _) => maker.cache.contains(&(*tag, coding)),
+            (Repr::Lazy { feed, tag }, _) => feed.cache.contains(&(*tag, coding)),
+        }
+    }
+
     /// An identity body in a coding.
     pub fn encode(identity: Vec<u8>, coding: Coding) -> Bytes {
         match coding {

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::{conditional, encoding};
 use crate::metrics::Metrics;
 use crate::render::Kind;
-use crate::site::Snapshot;
+use crate::site::{Coding, Rendered, Snapshot};
 
 /// The Content-Security-Policy of herald's HTML pages.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src http: https: data:; media-src http: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -64,27 +64,89 @@ fn joined(headers: &HeaderMap, name: header::HeaderName) -> Option<Cow<'_, str>>
 }
 
 /// Answers a request. HEAD gets GET's headers (same Content-Length and ETag) and no body.
+/// A body not made yet is made here, on the calling thread (see [`prepare`] for a caller
+/// that makes it elsewhere).
 pub fn respond<B>(req: &Request<B>, app: &App) -> Resp {
+    match prepare(req, app) {
+        Prepared::Done(r) => r,
+        Prepared::NeedsBody(job) => job.finish(app),
+    }
+}
+
+/// A request answered but for a body that must be made first: a category or tag feed or an
+/// article page missing from the feed cache, or a compressed variant not made yet. Making it
+/// can take a while (a big term feed: tenths of a second), so the server does it on a
+/// bounded pool of blocking threads, and health checks, 304s and cached bodies never wait
+/// behind it.
+pub struct BodyJob {
+    resp: Resp,
+    route: Arc<Rendered>,
+    coding: Coding,
+    kind: &'static str,
+    head: bool,
+}
+
+impl BodyJob {
+    /// Makes the body and completes the response.
+    pub fn finish(self, app: &App) -> Resp {
+        let BodyJob {
+            mut resp,
+            route,
+            coding,
+            kind,
+            head,
+        } = self;
+        let body = route.body(coding);
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        if !head {
+            *resp.body_mut() = Full::new(body);
+        }
+        app.metrics.request(kind, resp.status().as_u16());
+        resp
+    }
+}
+
+/// A response, or one whose body must still be made.
+pub enum Prepared {
+    Done(Resp),
+    NeedsBody(BodyJob),
+}
+
+/// Answers a request as far as it can without making a body.
+pub fn prepare<B>(req: &Request<B>, app: &App) -> Prepared {
     let raw = req.uri().path();
     // A client may percent-encode any character (`/%66eed.atom`); routes are plain text.
     // Nothing is ever looked up on disk, so a decoded `/` or `..` is just a path to miss.
     let decoded = percent_encoding::percent_decode_str(raw).decode_utf8();
     let path: &str = decoded.as_deref().unwrap_or(raw);
     let snapshot = app.site.borrow().clone();
-    let (kind, mut resp) = answer(req, path, snapshot.as_deref(), app);
-    if req.method() == Method::HEAD {
+    let head = req.method() == Method::HEAD;
+    let (kind, mut resp) = match answer(req, path, snapshot.as_deref(), app) {
+        Answer::Done(kind, resp) => (kind, resp),
+        Answer::NeedsBody(kind, resp, route, coding) => {
+            return Prepared::NeedsBody(BodyJob {
+                resp,
+                route,
+                coding,
+                kind,
+                head,
+            })
+        }
+    };
+    if head {
         *resp.body_mut() = Full::new(Bytes::new());
     }
     app.metrics.request(kind, resp.status().as_u16());
-    resp
+    Prepared::Done(resp)
 }
 
-fn answer<B>(
-    req: &Request<B>,
-    path: &str,
-    snapshot: Option<&Snapshot>,
-    app: &App,
-) -> (&'static str, Resp) {
+enum Answer {
+    Done(&'static str, Resp),
+    NeedsBody(&'static str, Resp, Arc<Rendered>, Coding),
+}
+
+fn answer<B>(req: &Request<B>, path: &str, snapshot: Option<&Snapshot>, app: &App) -> Answer {
     let route = snapshot.and_then(|s| s.get(path));
     let kind = match (path, &route) {
         ("/healthz", _) => "healthz",
@@ -96,21 +158,21 @@ fn answer<B>(
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         r.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return (kind, r);
+        return Answer::Done(kind, r);
     }
     let metrics_here = matches!(app.serves, Serves::Metrics | Serves::Site { metrics: true });
     if app.serves == Serves::Metrics && !matches!(path, "/healthz" | "/metrics") {
-        return ("other", plain(StatusCode::NOT_FOUND, "not found\n"));
+        return Answer::Done("other", plain(StatusCode::NOT_FOUND, "not found\n"));
     }
     match path {
         "/metrics" if !metrics_here => {
-            return ("other", plain(StatusCode::NOT_FOUND, "not found\n"));
+            return Answer::Done("other", plain(StatusCode::NOT_FOUND, "not found\n"));
         }
         "/healthz" => {
             let busy = app
                 .metrics
                 .indexer_busy_secs(chrono::Utc::now().timestamp());
-            return match snapshot {
+            let (kind, r) = match snapshot {
                 // Serving, but nothing new gets published: the operator must know.
                 Some(_) if busy > crate::metrics::INDEXER_STALL_SECS => (
                     kind,
@@ -119,6 +181,7 @@ fn answer<B>(
                 Some(_) => (kind, plain(StatusCode::OK, "ok\n")),
                 None => (kind, plain(StatusCode::SERVICE_UNAVAILABLE, "starting\n")),
             };
+            return Answer::Done(kind, r);
         }
         "/metrics" => {
             let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
@@ -128,7 +191,7 @@ fn answer<B>(
             );
             r.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            return (kind, r);
+            return Answer::Done(kind, r);
         }
         _ => {}
     }
@@ -136,10 +199,10 @@ fn answer<B>(
         let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "starting\n");
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return (kind, r);
+        return Answer::Done(kind, r);
     };
     let Some(route) = route else {
-        return (kind, plain(StatusCode::NOT_FOUND, "not found\n"));
+        return Answer::Done(kind, plain(StatusCode::NOT_FOUND, "not found\n"));
     };
 
     let headers = req.headers();
@@ -167,9 +230,8 @@ fn answer<B>(
     let etag = etag.to_str().unwrap_or_default();
     if conditional::not_modified(inm.as_deref(), ims.as_deref(), etag, route.last_modified) {
         *r.status_mut() = StatusCode::NOT_MODIFIED;
-        return (kind, r);
+        return Answer::Done(kind, r);
     }
-    let body = route.body(coding);
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -195,9 +257,14 @@ fn answer<B>(
     if let Some(enc) = coding.header() {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(enc));
     }
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    if !route.is_ready(coding) {
+        return Answer::NeedsBody(kind, r, route, coding);
+    }
+    let body = route.body(coding);
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     *r.body_mut() = Full::new(body);
-    (kind, r)
+    Answer::Done(kind, r)
 }
 
 #[cfg(test)]
@@ -208,6 +275,35 @@ mod tests {
     fn healthz(app: &App) -> StatusCode {
         let req = Request::get("/healthz").body(()).unwrap();
         respond(&req, app).status()
+    }
+
+    #[test]
+    fn bodies_not_made_yet_are_left_to_the_caller_and_health_never_is() {
+        let mut snapshot = Snapshot::default();
+        let feed = Rendered::new(Kind::Atom, b"<feed/>".repeat(100), 0, None);
+        snapshot.routes.insert("/feed.atom".into(), Arc::new(feed));
+        let (_tx, site) = watch::channel(Some(Arc::new(snapshot)));
+        let app = App {
+            site,
+            metrics: Arc::new(Metrics::default()),
+            serves: Serves::Site { metrics: true },
+        };
+        let gzip = || {
+            Request::get("/feed.atom")
+                .header("Accept-Encoding", "gzip")
+                .body(())
+                .unwrap()
+        };
+        // The gzip variant is not made yet: the caller makes it (off the async workers).
+        let Prepared::NeedsBody(job) = prepare(&gzip(), &app) else {
+            panic!("a body to make was made on the request path");
+        };
+        let made = job.finish(&app);
+        assert_eq!(made.headers()["content-encoding"], "gzip");
+        // Made once: the next request is answered at once, and so is health.
+        assert!(matches!(prepare(&gzip(), &app), Prepared::Done(_)));
+        let health = Request::get("/healthz").body(()).unwrap();
+        assert!(matches!(prepare(&health, &app), Prepared::Done(_)));
     }
 
     #[test]

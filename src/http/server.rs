@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify, Semaphore};
 use tracing::{debug, info, warn};
 
-use super::routes::{respond, App};
+use super::routes::{prepare, App, Prepared};
 use crate::zerocopy::{Activity, Stream};
 
 #[derive(Debug, Clone)]
@@ -60,16 +60,25 @@ pub async fn run(
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let open = Arc::new(Open::default());
+    // Bodies made on request (term feeds, article pages) are made on blocking threads, as
+    // many at once as there are cores: the async workers stay free for everything else.
+    let renders = Arc::new(Semaphore::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    ));
     let graceful = Arc::new(GracefulShutdown::new());
+    let shared = Shared {
+        app,
+        limits: limits.clone(),
+        permits,
+        open,
+        renders,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut loops = tokio::task::JoinSet::new();
     for listener in listeners {
         loops.spawn(accept_loop(
             listener,
-            app.clone(),
-            limits.clone(),
-            permits.clone(),
-            open.clone(),
+            shared.clone(),
             graceful.clone(),
             stop_rx.clone(),
         ));
@@ -176,15 +185,31 @@ impl Open {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// What every accept loop of a server shares.
+#[derive(Clone)]
+struct Shared {
     app: Arc<App>,
     limits: Limits,
+    /// One per connection: `max_connections`.
     permits: Arc<Semaphore>,
     open: Arc<Open>,
+    /// One per body being made on a blocking thread.
+    renders: Arc<Semaphore>,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Shared,
     graceful: Arc<GracefulShutdown>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Shared {
+        app,
+        limits,
+        permits,
+        open,
+        renders,
+    } = shared;
     let builder = {
         let mut b = http1::Builder::new();
         b.timer(TokioTimer::new())
@@ -238,9 +263,28 @@ async fn accept_loop(
         app.metrics.connections_open.fetch_add(1, Relaxed);
         let app = app.clone();
         let svc_app = app.clone();
+        let renders = renders.clone();
         let service = service_fn(move |req| {
-            let resp = respond(&req, &svc_app);
-            async move { Ok::<_, Infallible>(resp) }
+            let prepared = prepare(&req, &svc_app);
+            let (app, renders) = (svc_app.clone(), renders.clone());
+            async move {
+                let resp = match prepared {
+                    Prepared::Done(r) => r,
+                    Prepared::NeedsBody(job) => {
+                        let _slot = renders.acquire_owned().await;
+                        let made = tokio::task::spawn_blocking(move || job.finish(&app)).await;
+                        // A panic while rendering is a bug; the connection gets a 500.
+                        made.unwrap_or_else(|_| {
+                            let mut r = hyper::Response::new(http_body_util::Full::new(
+                                bytes::Bytes::from_static(b"internal error\n"),
+                            ));
+                            *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+                            r
+                        })
+                    }
+                };
+                Ok::<_, Infallible>(resp)
+            }
         });
         let conn =
             builder.serve_connection(Stream::new(stream, activity, limits.send_timeout), service);
