@@ -47,6 +47,7 @@ base_url = "http://127.0.0.1:$2/"
 [server]
 listen = ["127.0.0.1:$2"]
 max_connections = 4096
+max_connections_per_client = 0
 [log]
 level = "warn"
 CFG
