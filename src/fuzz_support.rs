@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::content::{Format, Loader};
-use crate::http::routes::App;
 use crate::index::Index;
-use crate::metrics::Metrics;
 use crate::model::Article;
 use crate::render::{render_site, Pages};
-use crate::site::{Rendered, Routes, Snapshot};
-use crate::state::Record;
+use crate::serve::http::routes::App;
+use crate::serve::metrics::Metrics;
+use crate::serve::snapshot::{Rendered, Routes, Snapshot};
+use crate::store::state::Record;
 
 fn config() -> &'static Config {
     static CFG: OnceLock<Config> = OnceLock::new();
@@ -53,7 +53,7 @@ pub fn render_article_bytes(data: &[u8]) -> Option<Pages> {
     };
     let (article, _) = Article::new(doc, &record, cfg.site.timezone, now());
     let mut index = Index::new();
-    index.insert(crate::site::pack_article(article));
+    index.insert(crate::serve::snapshot::pack_article(article));
     Some(render_site(&index, cfg, now().fixed_offset()))
 }
 
@@ -81,7 +81,7 @@ fn app() -> &'static App {
         App {
             site: rx,
             metrics: Arc::new(Metrics::default()),
-            serves: crate::http::routes::Serves::Site { metrics: true },
+            serves: crate::serve::http::routes::Serves::Site { metrics: true },
         }
     })
 }
@@ -101,7 +101,7 @@ pub fn respond_to_raw(data: &[u8]) -> Option<u16> {
         }
     }
     let req = req.body(()).ok()?;
-    let resp = crate::http::routes::respond(&req, app());
+    let resp = crate::serve::http::routes::respond(&req, app());
     Some(resp.status().as_u16())
 }
 
@@ -121,5 +121,5 @@ pub fn read_state_bytes(data: &[u8]) -> bool {
     };
     let at = usize::from(u16::from_le_bytes(*split)).min(rest.len());
     let (meta, blob) = rest.split_at(at);
-    crate::cache::read_damaged_row(meta, "1700000000000000000", (0, blob.len() as i64), blob)
+    crate::store::cache::read_damaged_row(meta, "1700000000000000000", (0, blob.len() as i64), blob)
 }

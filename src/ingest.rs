@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::content::{self, Document, Loader, Skipped};
 use crate::index::Index;
 use crate::model::Article;
-use crate::state::{DocKey, Record, State};
+use crate::store::state::{DocKey, Record, State};
 
 /// The outcome of a full scan.
 pub struct Ingested {

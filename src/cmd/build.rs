@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::model::Article;
 use crate::render::{self, Page, Pages};
-use crate::state::State;
+use crate::store::state::State;
 use crate::{ingest, site_epoch};
 
 pub fn run(cfg: &Config, out: &Path) -> anyhow::Result<()> {

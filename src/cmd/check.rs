@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use crate::config::Config;
 use crate::ingest;
-use crate::state::State;
+use crate::store::state::State;
 
 pub fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
     let now = crate::dates::truncate_secs(chrono::Utc::now());

@@ -8,11 +8,12 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 
 use crate::config::{Config, MetricsAt, Overrides};
-use crate::engine::{Engine, Msg};
-use crate::http::routes::{App, Serves};
-use crate::http::server::{self, Limits};
-use crate::metrics::Metrics;
-use crate::{systemd, watch};
+use crate::serve::engine::Engine;
+use crate::serve::events::Msg;
+use crate::serve::http::routes::{App, Serves};
+use crate::serve::http::server::{self, Limits};
+use crate::serve::metrics::Metrics;
+use crate::serve::{systemd, watch};
 
 pub fn run(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -11,9 +11,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
 use super::{conditional, encoding};
-use crate::metrics::Metrics;
 use crate::render::Kind;
-use crate::site::{Coding, Rendered, Snapshot};
+use crate::serve::metrics::Metrics;
+use crate::serve::snapshot::{Coding, Rendered, Snapshot};
 
 /// The Content-Security-Policy of herald's HTML pages.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src http: https: data:; media-src http: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -174,7 +174,7 @@ fn answer<B>(req: &Request<B>, path: &str, snapshot: Option<&Snapshot>, app: &Ap
                 .indexer_busy_secs(chrono::Utc::now().timestamp());
             let (kind, r) = match snapshot {
                 // Serving, but nothing new gets published: the operator must know.
-                Some(_) if busy > crate::metrics::INDEXER_STALL_SECS => (
+                Some(_) if busy > crate::serve::metrics::INDEXER_STALL_SECS => (
                     kind,
                     plain(StatusCode::SERVICE_UNAVAILABLE, "indexer stalled\n"),
                 ),
@@ -320,7 +320,7 @@ mod tests {
         assert_eq!(healthz(&app), StatusCode::OK, "busy, not stalled");
         app.metrics
             .indexer_busy_since
-            .store(now - crate::metrics::INDEXER_STALL_SECS - 1, Relaxed);
+            .store(now - crate::serve::metrics::INDEXER_STALL_SECS - 1, Relaxed);
         assert_eq!(healthz(&app), StatusCode::SERVICE_UNAVAILABLE);
         app.metrics.indexer_busy_since.store(0, Relaxed);
         assert_eq!(healthz(&app), StatusCode::OK);

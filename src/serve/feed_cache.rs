@@ -9,7 +9,7 @@
 //! popular feeds are made right after publishing (see [`prewarm`]), so readers polling them
 //! never wait.
 //!
-//! Article pages are made on request into the same cache (see [`crate::site::Rendered::page`]):
+//! Article pages are made on request into the same cache (see [`crate::serve::snapshot::Rendered::page`]):
 //! keys are digests of what a body shows, so the two never collide.
 //!
 //! Term feeds are sent gzip-compressed or as they are, never brotli: brotli's per-call tables
@@ -25,10 +25,10 @@ use bytes::Bytes;
 use hashlink::LinkedHashMap;
 
 use crate::config::Config;
-use crate::metrics::Metrics;
 use crate::model::PageTag;
 use crate::render::{self, FeedSpec, Kind};
-use crate::site::{Coding, Rendered};
+use crate::serve::metrics::Metrics;
+use crate::serve::snapshot::{Coding, Rendered};
 
 /// Rendered term-feed and article-page bodies by (digest tag, coding), least recently used
 /// first.

@@ -1,5 +1,5 @@
 //! The accept loop: hyper HTTP/1.1 with keep-alive, a header-read timeout (slowloris), a
-//! send timeout (slow readers, see [`crate::zerocopy::Stream`]), a request-head size cap, a
+//! send timeout (slow readers, see [`crate::serve::zerocopy::Stream`]), a request-head size cap, a
 //! cap on concurrent connections and one per client address, and a bounded graceful stop.
 //! When every connection is taken, the one idle or stalled longest is closed to make room,
 //! so slow clients can never keep `/healthz` or new readers out. The caller binds the
@@ -22,7 +22,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tracing::{debug, info, warn};
 
 use super::routes::{prepare, App, Prepared};
-use crate::zerocopy::{Activity, Stream};
+use crate::serve::zerocopy::{Activity, Stream};
 
 #[derive(Debug, Clone)]
 pub struct Limits {

@@ -1,13 +1,13 @@
 //! The served site: an immutable [`Snapshot`] of every route with its body, compressed
 //! variants, ETag and Last-Modified, built once per change and swapped atomically. Requests
 //! only read a snapshot: nothing is read from disk or parsed per request, and only a category
-//! or tag feed missing from its cache is rendered (see [`crate::feed_cache`]).
+//! or tag feed missing from its cache is rendered (see [`crate::serve::feed_cache`]).
 //!
 //! Feeds, the index and the OPML are kept as identity bodies with gzip and brotli variants
 //! made once per version. Article pages (one per article) are not kept at all: an article
 //! keeps its body and summary lz4-compressed (`serve` keeps them in the mapped page store,
-//! `crate::pages`), and its page is made when asked for, into the byte-bounded cache term
-//! feeds use ([`crate::feed_cache`]). Its ETag is a digest of everything the page shows, so
+//! `crate::store::pages`), and its page is made when asked for, into the byte-bounded cache term
+//! feeds use ([`crate::serve::feed_cache`]). Its ETag is a digest of everything the page shows, so
 //! revalidations never make it.
 
 use std::io::Write;
@@ -17,9 +17,9 @@ use bytes::Bytes;
 use hyper::header::HeaderValue;
 
 use crate::config::Config;
-use crate::feed_cache::{FeedCache, LazyFeed};
 use crate::model::{Article, Content, PageTag};
 use crate::render::{self, Kind};
+use crate::serve::feed_cache::{FeedCache, LazyFeed};
 
 /// A content coding herald can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,7 +48,7 @@ impl Coding {
 }
 
 const ALL_CODINGS: &[Coding] = &[Coding::Brotli, Coding::Gzip, Coding::Identity];
-/// Article pages and term feeds (see [`crate::feed_cache`]).
+/// Article pages and term feeds (see [`crate::serve::feed_cache`]).
 const PACKED_CODINGS: &[Coding] = &[Coding::Gzip, Coding::Identity];
 
 #[derive(Debug)]
@@ -132,7 +132,7 @@ impl Rendered {
     }
 
     /// Like [`Rendered::new`] with the body's tag ([`body_tag`]) already computed and the
-    /// body in its final place (see [`exact`] and [`crate::zerocopy::file_backed`]).
+    /// body in its final place (see [`exact`] and [`crate::serve::zerocopy::file_backed`]).
     pub fn from_bytes(
         kind: Kind,
         identity: Bytes,
@@ -171,7 +171,7 @@ impl Rendered {
         }
     }
 
-    /// A term feed in one format, rendered on first use (see [`crate::feed_cache`]); `tag`
+    /// A term feed in one format, rendered on first use (see [`crate::serve::feed_cache`]); `tag`
     /// is the digest tag of everything the body shows.
     pub fn lazy(
         kind: Kind,
@@ -537,7 +537,7 @@ mod tests {
             assert_eq!(packed.texts().1, summary);
         }
         // Its page, made when asked for, is the page `build` writes, and is made once.
-        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let metrics = Arc::new(crate::serve::metrics::Metrics::default());
         let maker = Arc::new(PageMaker {
             cfg: Arc::new(cfg),
             cache: Arc::new(FeedCache::new(1 << 20, metrics.clone())),

@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use crate::config::Config;
 use crate::content::Document;
 use crate::dates;
-use crate::state::Record;
+use crate::store::state::Record;
 use crate::text;
 
 /// A category or tag: the name as first written and its URL slug.
@@ -166,7 +166,7 @@ pub fn resolve_dates(
     (published, updated, warnings)
 }
 
-/// An ETag's opaque part (see [`crate::site::body_tag`]), or the tag of an article's packed
+/// An ETag's opaque part (see [`crate::serve::snapshot::body_tag`]), or the tag of an article's packed
 /// body and summary: 20 hex digits kept inline, so 100 000 articles do not make 100 000
 /// small allocations for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -209,7 +209,7 @@ pub enum Content {
     /// As parsed (`build`, tests).
     Html(Arc<str>),
     /// What `serve` keeps: the body HTML followed by the summary, lz4-compressed together
-    /// (see [`crate::site::pack_article`]); the article's `summary` field is then empty. The
+    /// (see [`crate::serve::snapshot::pack_article`]); the article's `summary` field is then empty. The
     /// article's page is made from it when asked for.
     Packed {
         blob: Bytes,
@@ -218,7 +218,7 @@ pub enum Content {
         /// Bytes of body HTML at the start of the unpacked blob; the summary follows.
         body_len: u32,
         /// Where `blob` is in the page store, when it is there (then `blob` is mapped).
-        stored: Option<crate::pages::Stored>,
+        stored: Option<crate::store::pages::Stored>,
     },
 }
 
@@ -368,7 +368,12 @@ impl Article {
     /// Takes what its state record gives it: the state id (also the entry id unless the
     /// article has an explicit one), the slug, and the record map's `path` string (one
     /// string for the path, shared with the record and stamp maps' keys).
-    pub fn take_record(&mut self, path: &Arc<str>, rec: &crate::state::Record, explicit_id: bool) {
+    pub fn take_record(
+        &mut self,
+        path: &Arc<str>,
+        rec: &crate::store::state::Record,
+        explicit_id: bool,
+    ) {
         self.state_id = rec.id.clone();
         if !explicit_id {
             self.id = rec.id.clone();
@@ -458,7 +463,10 @@ mod tests {
     #[test]
     fn page_tags_are_twenty_hex_digits_and_parse_back() {
         let tag = PageTag::of(b"<html>page</html>");
-        assert_eq!(tag.as_str(), crate::site::body_tag(b"<html>page</html>"));
+        assert_eq!(
+            tag.as_str(),
+            crate::serve::snapshot::body_tag(b"<html>page</html>")
+        );
         assert_eq!(PageTag::parse(tag.as_str()), Some(tag));
         for bad in ["", "abc", "zzzzzzzzzzzzzzzzzzzz", "0123456789abcdef01234"] {
             assert_eq!(PageTag::parse(bad), None, "{bad}");

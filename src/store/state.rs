@@ -113,7 +113,7 @@ impl State {
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS routes (path TEXT PRIMARY KEY, tag TEXT NOT NULL, last_modified INTEGER NOT NULL);",
         )?;
-        conn.execute_batch(crate::cache::SCHEMA)?;
+        conn.execute_batch(crate::store::cache::SCHEMA)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(State {
             conn,
@@ -356,13 +356,13 @@ impl State {
         Ok((records, absent))
     }
 
-    /// Every cached article (see [`crate::cache`]).
+    /// Every cached article (see [`crate::store::cache`]).
     pub fn load_cache(
         &self,
         fingerprint: &str,
-        keep: &crate::cache::KeepFn,
-    ) -> anyhow::Result<HashMap<String, crate::cache::Entry>> {
-        crate::cache::load(&self.conn, fingerprint, keep)
+        keep: &crate::store::cache::KeepFn,
+    ) -> anyhow::Result<HashMap<String, crate::store::cache::Entry>> {
+        crate::store::cache::load(&self.conn, fingerprint, keep)
     }
 
     /// When the rendering settings last changed: `fingerprint` identifies the settings that

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use crate::model::{Article, Content, PageTag, Person, Term};
-use crate::state::Record;
+use crate::store::state::Record;
 
 /// What identifies a file version cheaply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -19,39 +19,22 @@ use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use rayon::prelude::*;
 use tracing::{debug, error, info, warn};
 
-use crate::cache::{self, Stamp};
 use crate::config::Config;
 use crate::content::{self, Document, Loader, Skipped};
 use crate::dates::RawDate;
-use crate::feed_cache::{self, FeedCache, LazyFeed};
 use crate::index::Index;
-use crate::metrics::Metrics;
 use crate::model::{Article, Content, PageTag};
-use crate::pages::PageStore;
 use crate::render::{self, Kind, Pages};
-use crate::site::{self, body_tag, ArticlePages, BySlug, PageMaker, Rendered, Routes, Snapshot};
-use crate::state::{self, Batch, DocKey, Record, State};
-use crate::systemd;
-
-/// What the engine is told.
-#[derive(Debug)]
-pub enum Msg {
-    Changes(Vec<Change>),
-    /// A new, already validated config (SIGHUP).
-    Reload(Box<Config>),
-    Shutdown,
-}
-
-/// A hint that something changed. Hints are checked against the disk, never trusted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// Something happened at this absolute path: a file, a folder, or now nothing.
-    Touched(PathBuf),
-    /// A rename inside the content dir (the record follows the file).
-    Renamed { from: PathBuf, to: PathBuf },
-    /// Compare the whole content dir with the index.
-    Rescan,
-}
+use crate::serve::events::{Change, Msg};
+use crate::serve::feed_cache::{self, FeedCache, LazyFeed};
+use crate::serve::metrics::Metrics;
+use crate::serve::snapshot::{
+    self, body_tag, ArticlePages, BySlug, PageMaker, Rendered, Routes, Snapshot,
+};
+use crate::serve::systemd;
+use crate::store::cache::{self, Stamp};
+use crate::store::pages::PageStore;
+use crate::store::state::{self, Batch, DocKey, Record, State};
 
 fn stamp(path: &Path) -> Option<Stamp> {
     Some(stamp_of(&std::fs::metadata(path).ok()?))
@@ -511,7 +494,7 @@ impl Engine {
             files = scan.files.len(),
             ms = started.elapsed().as_millis() as u64,
             "phase: scan rss={}",
-            crate::metrics::rss_mb()
+            crate::serve::metrics::rss_mb()
         );
         for s in &scan.skipped {
             self.log_skip(s);
@@ -530,7 +513,7 @@ impl Engine {
         // Not forever, though: like the watcher, after a while it is taken as it is.
         let hold = (self.cfg.watch.debounce * 20).max(Duration::from_secs(5));
         let now = Instant::now();
-        let mut writing = crate::watch::open_for_writing_under(self.root());
+        let mut writing = crate::serve::watch::open_for_writing_under(self.root());
         self.held.retain(|p, _| writing.contains(p));
         writing.retain(|p| now.duration_since(*self.held.entry(p.clone()).or_insert(now)) < hold);
         if !writing.is_empty() {
@@ -706,7 +689,7 @@ impl Engine {
             files = to_load.len(),
             ms = t_load.elapsed().as_millis() as u64,
             "phase: load rss={}",
-            crate::metrics::rss_mb()
+            crate::serve::metrics::rss_mb()
         );
         let mut ready: Vec<Loaded> = Vec::new();
         for ((rel, st), result) in to_load.into_iter().zip(stamps).zip(loaded) {
@@ -770,7 +753,7 @@ impl Engine {
         debug!(
             ms = t_assign.elapsed().as_millis() as u64,
             "phase: state rss={}",
-            crate::metrics::rss_mb()
+            crate::serve::metrics::rss_mb()
         );
         let t_index = Instant::now();
         let mut changed = Vec::new();
@@ -842,7 +825,7 @@ impl Engine {
         debug!(
             ms = t_index.elapsed().as_millis() as u64,
             "phase: index rss={}",
-            crate::metrics::rss_mb()
+            crate::serve::metrics::rss_mb()
         );
         changed
     }
@@ -884,7 +867,7 @@ impl Engine {
             entries = entries.len(),
             ms = t_cache.elapsed().as_millis() as u64,
             "phase: cache rss={}",
-            crate::metrics::rss_mb()
+            crate::serve::metrics::rss_mb()
         );
         Ok(Preloaded {
             records,
@@ -1061,16 +1044,16 @@ impl Engine {
     }
 
     /// A rendered body as served: a large one in a mapped file in the state dir, so it is
-    /// sent with `sendfile` (see [`crate::zerocopy`]); else, or when the dir takes no file,
+    /// sent with `sendfile` (see [`crate::serve::zerocopy`]); else, or when the dir takes no file,
     /// on the heap.
     fn body_bytes(&self, body: Vec<u8>) -> bytes::Bytes {
-        if body.len() >= crate::zerocopy::MIN_LEN {
-            match crate::zerocopy::file_backed(&self.cfg.state_dir, &body) {
+        if body.len() >= crate::serve::zerocopy::MIN_LEN {
+            match crate::serve::zerocopy::file_backed(&self.cfg.state_dir, &body) {
                 Ok(b) => return b,
                 Err(e) => debug!(error = %e, "large body kept on the heap"),
             }
         }
-        site::exact(body)
+        snapshot::exact(body)
     }
 
     /// The cache write for an article now in the index, with its file's stamp.
@@ -1190,7 +1173,7 @@ impl Engine {
             pages = pages.len(),
             ms = t_render.elapsed().as_millis() as u64,
             "phase: render rss={}",
-            crate::metrics::rss_mb()
+            crate::serve::metrics::rss_mb()
         );
         let t_prep = Instant::now();
 
@@ -1259,7 +1242,7 @@ impl Engine {
         debug!(
             ms = t_prep.elapsed().as_millis() as u64,
             "phase: routes rss={}",
-            crate::metrics::rss_mb()
+            crate::serve::metrics::rss_mb()
         );
         if !lm_updates.is_empty() {
             if let Err(e) = self.state.save_routes(&lm_updates) {
@@ -1357,7 +1340,7 @@ struct Expanded {
 /// every response that showed an earlier version was sent no later than `now` and showed
 /// at most `now`, so its If-Modified-Since is earlier and gets a 200, however many changes
 /// fall within one second. Until that second has begun, responses show their own `Date`
-/// instead (see [`crate::site::Rendered::last_modified_at`]): Last-Modified is never later
+/// instead (see [`crate::serve::snapshot::Rendered::last_modified_at`]): Last-Modified is never later
 /// than Date, never goes backwards (it is kept per route in the state), and a busy site
 /// does not drift ahead of the clock (the next change's value is again `now + 1`). A new
 /// route takes its newest entry's `updated`, so a restart or a new state keeps it.
@@ -1491,7 +1474,7 @@ fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) ->
         updated,
         explicit_id,
         article: Arc::new({
-            let mut a = site::pack_article(article);
+            let mut a = snapshot::pack_article(article);
             // Here, in parallel; what `finish` sets later are exact-size clones.
             a.shrink_to_fit();
             a

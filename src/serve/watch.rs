@@ -27,8 +27,8 @@ use notify::{EventKind, RecursiveMode, Watcher as _};
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, WatchMode};
-use crate::engine::{Change, Msg};
-use crate::metrics::Metrics;
+use crate::serve::events::{Change, Msg};
+use crate::serve::metrics::Metrics;
 
 /// A running watcher; dropping it stops the thread.
 pub struct Watcher {

@@ -1,0 +1,8 @@
+//! What survives restarts, all in the state dir: the SQLite state (records of ids, slugs,
+//! first-seen times and content hashes; per-route Last-Modified; all DDL), the article
+//! cache (parsed articles by file stamp) and the page store (packed article bodies in a
+//! mapped file). Knows nothing of HTTP or of how feeds are rendered.
+
+pub mod cache;
+pub mod pages;
+pub mod state;
