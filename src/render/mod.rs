@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::index::{Index, Views};
+use crate::model::digest::{date, field};
 use crate::model::Article;
 
 /// What kind of document a route is; decides its content type.
@@ -143,19 +144,6 @@ impl FeedSpec<'_> {
         }
         h.finalize()
     }
-}
-
-/// Adds a length-prefixed field to a digest (so "ab"+"c" and "a"+"bc" differ).
-pub(crate) fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
-    h.update(&(bytes.len() as u64).to_le_bytes());
-    h.update(bytes);
-}
-
-/// Adds a date with its offset to a digest.
-pub(crate) fn date(h: &mut blake3::Hasher, d: &DateTime<FixedOffset>) {
-    h.update(&d.timestamp().to_le_bytes());
-    h.update(&d.timestamp_subsec_nanos().to_le_bytes());
-    h.update(&d.offset().local_minus_utc().to_le_bytes());
 }
 
 /// Renders the whole site. `empty_updated` is used as the `updated` time of feeds with no

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::content::{self, Document, Loader, Skipped};
 use crate::dates::RawDate;
 use crate::index::Index;
+use crate::model::Record;
 use crate::model::{Article, Content, PageTag};
 use crate::render::{self, Kind, Pages};
 use crate::serve::events::{Change, Msg};
@@ -34,7 +35,7 @@ use crate::serve::snapshot::{
 use crate::serve::systemd;
 use crate::store::cache::{self, Stamp};
 use crate::store::pages::PageStore;
-use crate::store::state::{self, Batch, DocKey, Record, State};
+use crate::store::state::{self, Batch, DocKey, State};
 
 fn stamp(path: &Path) -> Option<Stamp> {
     Some(stamp_of(&std::fs::metadata(path).ok()?))
@@ -1474,7 +1475,7 @@ fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) ->
         updated,
         explicit_id,
         article: Arc::new({
-            let mut a = snapshot::pack_article(article);
+            let mut a = crate::model::pack_article(article);
             // Here, in parallel; what `finish` sets later are exact-size clones.
             a.shrink_to_fit();
             a

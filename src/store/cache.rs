@@ -21,8 +21,8 @@ use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
+use crate::model::Record;
 use crate::model::{Article, Content, PageTag, Person, Term};
-use crate::store::state::Record;
 
 /// What identifies a file version cheaply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

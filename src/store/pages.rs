@@ -1,5 +1,5 @@
 //! The page store: `serve` moves every article's packed body and summary (an lz4 blob, see
-//! [`crate::serve::snapshot::pack_article`]) out of the heap into a file in the state dir and maps it
+//! [`crate::model::pack_article`]) out of the heap into a file in the state dir and maps it
 //! read-only. They are the bulk of herald's memory (about 2 KB per article, 200 MB at
 //! 100 000 articles); mapped, they are page cache the kernel can drop and read back.
 //!
@@ -264,7 +264,7 @@ mod tests {
         let mut articles: Vec<Article> = (0..3)
             .map(|i| {
                 let a = crate::render::tests::article(&format!("{i}.txt"), "Title", i + 1);
-                crate::serve::snapshot::pack_article(a)
+                crate::model::pack_article(a)
             })
             .collect();
         let before: Vec<(Bytes, String)> = articles
@@ -280,9 +280,9 @@ mod tests {
         // leaves the first one intact.
         store.spill(articles[..1].iter_mut()).unwrap();
         assert_eq!(store.len(), first);
-        let mut more = [crate::serve::snapshot::pack_article(
-            crate::render::tests::article("x.txt", "More", 9),
-        )];
+        let mut more = [crate::model::pack_article(crate::render::tests::article(
+            "x.txt", "More", 9,
+        ))];
         store.spill(more.iter_mut()).unwrap();
         assert!(store.len() > 2 * ALIGN);
         assert!(more[0].packed_bytes().is_some());
@@ -298,9 +298,7 @@ mod tests {
     #[test]
     fn the_persistent_store_survives_a_restart_and_is_locked_while_open() {
         let dir = tempfile::tempdir().unwrap();
-        let mut a = crate::serve::snapshot::pack_article(crate::render::tests::article(
-            "a.txt", "Title", 1,
-        ));
+        let mut a = crate::model::pack_article(crate::render::tests::article("a.txt", "Title", 1));
         let body = a.content_html().into_owned();
         let (token, offset, len) = {
             let mut store = PageStore::open_persistent(dir.path(), |_, _| true).unwrap();
@@ -331,9 +329,8 @@ mod tests {
         let mut store = PageStore::open_persistent(dir.path(), |t, _| t == token).unwrap();
         assert_eq!(store.token(), token);
         store.map_existing().unwrap();
-        let mut cached = crate::serve::snapshot::pack_article(crate::render::tests::article(
-            "a.txt", "Title", 1,
-        ));
+        let mut cached =
+            crate::model::pack_article(crate::render::tests::article("a.txt", "Title", 1));
         assert!(store.attach(&mut cached, offset, len));
         assert_eq!(cached.content_html(), body);
         assert!(!store.attach(&mut cached, offset, store.len() as usize));

@@ -18,6 +18,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::content::Document;
+use crate::model::Record;
 use crate::text;
 
 const SCHEMA_VERSION: i64 = 1;
@@ -43,19 +44,6 @@ impl DocKey<'_> {
 
 /// Records by path.
 pub type Records = HashMap<Arc<str>, Record>;
-
-/// What the state remembers about one article. The strings are shared with the article
-/// made from the record (at 100 000 articles, separate copies cost ~18 MB).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub id: Arc<str>,
-    pub slug: Arc<str>,
-    pub first_seen: DateTime<Utc>,
-    /// blake3 of the file's bytes (stored as hex).
-    pub hash: blake3::Hash,
-    /// When the content last changed after it was first seen.
-    pub changed_at: Option<DateTime<Utc>>,
-}
 
 pub struct State {
     conn: Connection,
