@@ -392,3 +392,125 @@ fn for_each_writer(relevant: impl Fn(&Path) -> bool, mut found: impl FnMut(PathB
 
 #[cfg(not(target_os = "linux"))]
 fn for_each_writer(_relevant: impl Fn(&Path) -> bool, _found: impl FnMut(PathBuf) -> bool) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{DataChange, MetadataKind, RemoveKind};
+
+    fn event(kind: EventKind, paths: &[&str]) -> notify::Event {
+        let mut e = notify::Event::new(kind);
+        for p in paths {
+            e = e.add_path(PathBuf::from(p));
+        }
+        e
+    }
+
+    /// Each notify event, applied to an empty state: which paths become pending (and
+    /// whether their writer may still be writing) and which renames are kept.
+    #[test]
+    fn notify_events_become_pending_paths_and_renames() {
+        use EventKind as K;
+        type Case = (
+            EventKind,
+            &'static [&'static str],
+            &'static [(&'static str, bool)],
+            usize,
+        );
+        let cases: &[Case] = &[
+            (
+                K::Create(CreateKind::File),
+                &["/c/a.txt"],
+                &[("/c/a.txt", true)],
+                0,
+            ),
+            (
+                K::Access(AccessKind::Close(AccessMode::Write)),
+                &["/c/a.txt"],
+                &[("/c/a.txt", false)],
+                0,
+            ),
+            // Our own reads: ignored.
+            (
+                K::Access(AccessKind::Open(AccessMode::Read)),
+                &["/c/a.txt"],
+                &[],
+                0,
+            ),
+            (
+                K::Modify(ModifyKind::Data(DataChange::Content)),
+                &["/c/a.txt"],
+                &[("/c/a.txt", true)],
+                0,
+            ),
+            (
+                K::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+                &["/c/a.txt"],
+                &[("/c/a.txt", false)],
+                0,
+            ),
+            (
+                K::Remove(RemoveKind::File),
+                &["/c/a.txt"],
+                &[("/c/a.txt", false)],
+                0,
+            ),
+            (
+                K::Create(CreateKind::Folder),
+                &["/c/new"],
+                &[("/c/new", false)],
+                0,
+            ),
+            // A rename with both ends: kept as a rename, the new path re-checked.
+            (
+                K::Modify(ModifyKind::Name(RenameMode::Both)),
+                &["/c/a.txt", "/c/b.txt"],
+                &[("/c/b.txt", false)],
+                1,
+            ),
+            // One end of a rename (from or to outside the dir): a path to re-check.
+            (
+                K::Modify(ModifyKind::Name(RenameMode::To)),
+                &["/c/b.txt"],
+                &[("/c/b.txt", false)],
+                0,
+            ),
+        ];
+        for (kind, paths, want, renames_want) in cases {
+            let (mut pending, mut renames) = (HashMap::new(), Vec::new());
+            note(&mut pending, &mut renames, event(*kind, paths));
+            let mut got: Vec<(String, bool)> = pending
+                .iter()
+                .map(|(p, v)| (p.display().to_string(), v.open_write))
+                .collect();
+            got.sort();
+            let want: Vec<(String, bool)> = want.iter().map(|(p, w)| (p.to_string(), *w)).collect();
+            assert_eq!(got, want, "{kind:?}");
+            assert_eq!(renames.len(), *renames_want, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_rename_drops_what_was_pending_at_its_old_path() {
+        let (mut pending, mut renames) = (HashMap::new(), Vec::new());
+        note(
+            &mut pending,
+            &mut renames,
+            event(EventKind::Create(CreateKind::File), &["/c/a.txt"]),
+        );
+        note(
+            &mut pending,
+            &mut renames,
+            event(
+                EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+                &["/c/a.txt", "/c/b.txt"],
+            ),
+        );
+        assert!(!pending.contains_key(Path::new("/c/a.txt")));
+        assert!(pending.contains_key(Path::new("/c/b.txt")));
+        assert_eq!(
+            renames,
+            [(PathBuf::from("/c/a.txt"), PathBuf::from("/c/b.txt"))]
+        );
+    }
+}
