@@ -1,0 +1,242 @@
+//! Hints → work: a batch of [`Change`]s becomes files to read again and paths that are
+//! gone (one pass over what is known per batch), renames move records, rescans compare the
+//! whole content dir with what is indexed.
+
+use super::*;
+
+impl Engine {
+    /// Applies a batch of hints.
+    pub fn apply_changes(&mut self, changes: Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        if changes.contains(&Change::Rescan) {
+            // A rescan sees everything, renames included (content-hash takeover).
+            self.rescan(false, false);
+            return;
+        }
+        let mut work = Expanded::default();
+        let mut changed: Vec<Pair> = Vec::new();
+        for c in changes {
+            match c {
+                Change::Rescan => unreachable!("handled above"),
+                Change::Renamed { from, to } => match (self.rel(&from), self.rel(&to)) {
+                    (Some(f), Some(t)) if !f.is_empty() && !t.is_empty() => {
+                        changed.extend(self.rename(&f, &t));
+                        self.expand(&to, &mut work);
+                    }
+                    _ => {
+                        self.expand(&from, &mut work);
+                        self.expand(&to, &mut work);
+                    }
+                },
+                Change::Touched(p) => {
+                    if self.rel(&p).is_some_and(|r| r.is_empty()) {
+                        self.rescan(false, false);
+                        continue;
+                    }
+                    self.expand(&p, &mut work);
+                }
+            }
+        }
+        let gone = self.gone_under(&mut work);
+        changed.extend(self.apply(work.touched, gone, false, false));
+        self.publish(changed, false, started);
+    }
+
+    /// Turns a hint into work: a file to re-check, a folder to walk, or paths that are gone.
+    /// What was under a folder that is gone or was walked is found once per batch, by
+    /// [`Engine::gone_under`].
+    pub(super) fn expand(&self, abs: &Path, work: &mut Expanded) {
+        let Some(rel) = self.rel(abs) else {
+            return;
+        };
+        let is_known = |p: &str| self.stamps.contains_key(p) || self.index.get(p).is_some();
+        // A symlink to a folder is never walked (as in the scan): `ln -s . mirror` or
+        // `ln -s .. up` made while serving would index every article again.
+        if is_dir_symlink(abs) {
+            debug!(path = %rel, "skipped: symlink to a folder");
+            return;
+        }
+        match std::fs::metadata(abs) {
+            Err(_) => {
+                // A known path was a file: nothing can be under it.
+                if !is_known(&rel) {
+                    work.dirs.insert(rel.clone());
+                }
+                work.gone.insert(rel);
+            }
+            Ok(m) if m.is_dir() => {
+                // A file replaced by a folder of the same name: the file's entry goes.
+                if is_known(&rel) {
+                    work.gone.insert(rel.clone());
+                }
+                // Events for files created together with their folder are often lost: walk it.
+                for e in walkdir::WalkDir::new(abs)
+                    .into_iter()
+                    .filter_map(Result::ok)
+                {
+                    if e.file_type().is_file() || (e.path_is_symlink() && !is_dir_symlink(e.path()))
+                    {
+                        if let Some(r) = self.rel(e.path()) {
+                            work.found.insert(r.clone());
+                            work.touched.insert(r);
+                        }
+                    }
+                }
+                work.dirs.insert(rel);
+            }
+            Ok(_) => {
+                work.touched.insert(rel);
+            }
+        }
+    }
+
+    /// The batch's gone paths plus every known path under a folder of `work.dirs` that was
+    /// not found there now: one pass over what is known, however many folders the batch
+    /// names (a pass per deleted path made deleting 100 000 files take minutes).
+    pub(super) fn gone_under(&self, work: &mut Expanded) -> BTreeSet<String> {
+        let mut gone = std::mem::take(&mut work.gone);
+        if work.dirs.is_empty() {
+            return gone;
+        }
+        let dirs = &work.dirs;
+        let under_a_dir = |p: &str| {
+            let mut at = p;
+            while let Some(i) = at.rfind('/') {
+                at = &at[..i];
+                if dirs.contains(at) {
+                    return true;
+                }
+            }
+            false
+        };
+        for p in self.stamps.keys().chain(self.index.paths()) {
+            if !work.found.contains(&p[..]) && under_a_dir(p) {
+                gone.insert(p.to_string());
+            }
+        }
+        gone
+    }
+
+    /// Moves an article's record to its new path so it keeps its id and dates.
+    pub(super) fn rename(&mut self, from: &str, to: &str) -> Vec<Pair> {
+        let mut moves: Vec<(String, String)> = if self.records.contains_key(from) {
+            // A file: nothing is under it (no pass over every record per rename).
+            vec![(from.to_string(), to.to_string())]
+        } else {
+            let prefix = format!("{from}/");
+            self.records
+                .keys()
+                .filter(|p| p.starts_with(&prefix))
+                .map(|p| (p.to_string(), format!("{to}{}", &p[from.len()..])))
+                .collect()
+        };
+        moves.sort();
+        let mut changed = Vec::new();
+        for (f, t) in moves {
+            if let Some(rec) = self.records.remove(f.as_str()) {
+                if let Err(e) = self.state.rename(&f, &t) {
+                    self.state_failed(&e);
+                    self.unsaved.insert(t.clone(), rec.clone());
+                }
+                self.records.insert(t.as_str().into(), rec);
+            }
+            self.stamps.remove(f.as_str());
+            self.cache_pending.push(cache::Op::Delete(f.clone()));
+            if let Some(old) = self.index.remove(&f) {
+                changed.push((Some(old), None));
+            }
+            debug!(from = %f, to = %t, "renamed");
+        }
+        changed
+    }
+
+    /// Compares the whole content dir with what is indexed; only changed files are re-read.
+    pub(super) fn rescan(&mut self, initial: bool, full_render: bool) {
+        let started = Instant::now();
+        let scan = content::scan(self.root());
+        self.rescan_from(scan, started, initial, full_render);
+    }
+
+    /// [`Engine::rescan`] with the scan already made.
+    pub(super) fn rescan_from(
+        &mut self,
+        scan: std::io::Result<content::Scan>,
+        started: Instant,
+        initial: bool,
+        full_render: bool,
+    ) {
+        self.metrics.rescans.fetch_add(1, Relaxed);
+        let scan = match scan {
+            Ok(s) => s,
+            Err(e) => {
+                self.metrics.watch_errors.fetch_add(1, Relaxed);
+                if initial {
+                    error!(dir = %self.root().display(), error = %e, "cannot read the content dir; serving an empty site until it appears");
+                    self.publish(Vec::new(), true, started);
+                } else {
+                    warn!(dir = %self.root().display(), error = %e, "content dir unreadable; keeping the last good feeds");
+                }
+                return;
+            }
+        };
+        debug!(
+            files = scan.files.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "phase: scan rss={}",
+            crate::serve::metrics::rss_mb()
+        );
+        for s in &scan.skipped {
+            self.log_skip(s);
+        }
+        let present: HashSet<&str> = scan.files.iter().map(String::as_str).collect();
+        let gone: BTreeSet<String> = self
+            .stamps
+            .keys()
+            .chain(self.index.paths())
+            .filter(|p| !present.contains(&p[..]))
+            .map(|p| p.to_string())
+            .collect();
+        drop(present);
+        // A file some process still has open for writing may be half written: it is left as
+        // it was until it is closed (the watcher then reports it, or the next scan takes it).
+        // Not forever, though: like the watcher, after a while it is taken as it is.
+        let hold = (self.cfg.watch.debounce * 20).max(Duration::from_secs(5));
+        let now = Instant::now();
+        let mut writing = crate::serve::watch::open_for_writing_under(self.root());
+        self.held.retain(|p, _| writing.contains(p));
+        writing.retain(|p| now.duration_since(*self.held.entry(p.clone()).or_insert(now)) < hold);
+        if !writing.is_empty() {
+            debug!(files = writing.len(), "left alone while open for writing");
+        }
+        let touched: BTreeSet<String> = scan
+            .files
+            .into_iter()
+            .filter(|f| !writing.contains(f))
+            .collect();
+        let changed = self.apply(touched, gone, initial, true);
+        self.publish(changed, full_render, started);
+    }
+}
+
+/// True when `p` is a symlink that resolves to a folder.
+pub(super) fn is_dir_symlink(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+        && std::fs::metadata(p).is_ok_and(|m| m.is_dir())
+}
+
+/// What a batch of hints asks for (see [`Engine::expand`]).
+#[derive(Default)]
+pub(super) struct Expanded {
+    /// Files to read again.
+    touched: BTreeSet<String>,
+    /// Paths that are gone.
+    gone: BTreeSet<String>,
+    /// Folders that are gone or were walked: what is known under them and was not found
+    /// now is gone too.
+    dirs: HashSet<String>,
+    /// Files found by walking `dirs`.
+    found: HashSet<String>,
+}
