@@ -25,13 +25,13 @@ pub struct Ingested {
     pub warnings: Warnings,
 }
 
-/// Loads scanned paths in parallel (the scan already applied the symlink policy). Results
-/// keep the input order.
-fn load_scanned(loader: &Loader, paths: &[String]) -> Vec<Result<Document, Skipped>> {
+/// Loads scanned paths in parallel (each opened once and checked, see `Loader::load`).
+/// Results keep the input order.
+fn load_all(loader: &Loader, paths: &[String]) -> Vec<Result<Document, Skipped>> {
     paths
         .par_iter()
         .with_min_len(64)
-        .map(|p| loader.load_scanned(p))
+        .map(|p| loader.load(p))
         .collect()
 }
 
@@ -48,7 +48,7 @@ pub fn full(
     let loader = Loader::new(cfg);
     let mut skipped = scan.skipped;
     let mut docs = Vec::with_capacity(scan.files.len());
-    for result in load_scanned(&loader, &scan.files) {
+    for result in load_all(&loader, &scan.files) {
         match result {
             Ok(doc) => docs.push(doc),
             Err(s) => skipped.push(s),

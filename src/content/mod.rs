@@ -476,19 +476,9 @@ impl Loader {
         self.load_checked(rel, &mut None)
     }
 
-    /// [`Loader::load`] for a path that [`scan`] found (the same checks: the file may have
-    /// been swapped since).
-    pub fn load_scanned(&self, rel: &str) -> Result<Document, Skipped> {
-        self.load_checked(rel, &mut None)
-    }
-
-    /// Like [`Loader::load_scanned`], also giving the file's metadata as it was just before
-    /// it was read (none when it could not be looked at): a caller that needs both makes one
-    /// `stat` instead of two.
-    pub fn load_scanned_with_meta(
-        &self,
-        rel: &str,
-    ) -> (Option<fs::Metadata>, Result<Document, Skipped>) {
+    /// Like [`Loader::load`], also giving the file's metadata as it was opened (none when it
+    /// could not be): a caller that needs both makes one `stat` instead of two.
+    pub fn load_with_meta(&self, rel: &str) -> (Option<fs::Metadata>, Result<Document, Skipped>) {
         let mut meta = None;
         let doc = self.load_checked(rel, &mut meta);
         (meta, doc)

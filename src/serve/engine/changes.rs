@@ -13,7 +13,7 @@ impl Engine {
         let started = Instant::now();
         if changes.contains(&Change::Rescan) {
             // A rescan sees everything, renames included (content-hash takeover).
-            self.rescan(false, false);
+            self.rescan(Pass::Changes);
             return;
         }
         let mut work = Expanded::default();
@@ -33,7 +33,7 @@ impl Engine {
                 },
                 Change::Touched(p) => {
                     if self.rel(&p).is_some_and(|r| r.is_empty()) {
-                        self.rescan(false, false);
+                        self.rescan(Pass::Changes);
                         continue;
                     }
                     self.expand(&p, &mut work);
@@ -41,7 +41,7 @@ impl Engine {
             }
         }
         let gone = self.gone_under(&mut work);
-        changed.extend(self.apply(work.touched, gone, false, false));
+        changed.extend(self.apply(work.touched, gone, Pass::Changes));
         self.publish(changed, false, started);
     }
 
@@ -154,10 +154,10 @@ impl Engine {
     }
 
     /// Compares the whole content dir with what is indexed; only changed files are re-read.
-    pub(super) fn rescan(&mut self, initial: bool, full_render: bool) {
+    pub(super) fn rescan(&mut self, pass: Pass) {
         let started = Instant::now();
         let scan = content::scan(self.root());
-        self.rescan_from(scan, started, initial, full_render);
+        self.rescan_from(scan, started, pass);
     }
 
     /// [`Engine::rescan`] with the scan already made.
@@ -165,15 +165,14 @@ impl Engine {
         &mut self,
         scan: std::io::Result<content::Scan>,
         started: Instant,
-        initial: bool,
-        full_render: bool,
+        pass: Pass,
     ) {
         self.metrics.rescans.fetch_add(1, Relaxed);
         let scan = match scan {
             Ok(s) => s,
             Err(e) => {
                 self.metrics.watch_errors.fetch_add(1, Relaxed);
-                if initial {
+                if pass.is_everything() {
                     error!(dir = %self.root().display(), error = %e, "cannot read the content dir; serving an empty site until it appears");
                     self.publish(Vec::new(), true, started);
                 } else {
@@ -216,8 +215,9 @@ impl Engine {
             .into_iter()
             .filter(|f| !writing.contains(f))
             .collect();
-        let changed = self.apply(touched, gone, initial, true);
-        self.publish(changed, full_render, started);
+        let everything = pass.is_everything();
+        let changed = self.apply(touched, gone, pass);
+        self.publish(changed, everything, started);
     }
 }
 

@@ -28,18 +28,21 @@ impl Engine {
         &mut self,
         touched: BTreeSet<String>,
         mut gone: BTreeSet<String>,
-        initial: bool,
-        scanned: bool,
+        pass: Pass,
     ) -> Vec<Pair> {
+        let initial = pass.is_everything();
+        let mut preloaded = match pass {
+            Pass::Everything { preloaded } => preloaded,
+            Pass::Changes => None,
+        };
         let t_stat = Instant::now();
         let mut to_load = Vec::new();
         let mut stamps = Vec::new();
         // A first start (nothing recorded, nothing cached) reads every file: each file's
         // stamp comes from the loader's own look at it, not from a pass of its own.
         let fresh = initial
-            && scanned
             && self.records.is_empty()
-            && matches!(&self.preloaded, Some(Ok(p)) if p.records.is_empty() && p.entries.is_empty());
+            && matches!(&preloaded, Some(Ok(p)) if p.records.is_empty() && p.entries.is_empty());
         // Else one stat per file, spread over the cores (a rescan stats every file).
         let candidates: Vec<String> = touched.into_iter().filter(|r| !gone.contains(r)).collect();
         let root = self.root();
@@ -75,7 +78,7 @@ impl Engine {
         // Files present at the last stop that this scan did not find.
         let mut vanished: Vec<String> = Vec::new();
         if initial && self.records.is_empty() {
-            let preloaded = self.preloaded.take().unwrap_or_else(|| self.preload());
+            let preloaded = preloaded.take().unwrap_or_else(|| self.preload());
             match preloaded {
                 Ok(Preloaded {
                     records,
@@ -123,9 +126,7 @@ impl Engine {
                         .with_min_len(32)
                         .map(|rel| {
                             let (meta, doc) = if fresh {
-                                loader.load_scanned_with_meta(rel)
-                            } else if scanned {
-                                (None, loader.load_scanned(rel))
+                                loader.load_with_meta(rel)
                             } else {
                                 (None, loader.load(rel))
                             };

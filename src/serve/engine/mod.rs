@@ -76,6 +76,24 @@ fn stamp_of(m: &std::fs::Metadata) -> Stamp {
 
 type Pair = (Option<Arc<Article>>, Option<Arc<Article>>);
 
+/// How much a pass over the content dir does again.
+enum Pass {
+    /// Only what changed: files whose stamp moved, the feeds they touch.
+    Changes,
+    /// Everything: every file read again, every route rendered (a start, or new settings).
+    /// A start hands over what it read of the state while the first scan ran; without it,
+    /// the state is read when needed.
+    Everything {
+        preloaded: Option<anyhow::Result<Preloaded>>,
+    },
+}
+
+impl Pass {
+    fn is_everything(&self) -> bool {
+        matches!(self, Pass::Everything { .. })
+    }
+}
+
 /// What a start reads from the state before it needs the scan: every record by path, the
 /// paths whose file was gone at the last stop, and the usable article-cache entries.
 struct Preloaded {
@@ -120,9 +138,6 @@ pub struct Engine {
     cache_pending: Vec<cache::Op>,
     /// Where article pages live instead of the heap (None: no usable state dir).
     pages: Option<PageStore>,
-    /// The records and article-cache entries read while the first scan ran (see `start`),
-    /// or why they could not be read.
-    preloaded: Option<anyhow::Result<Preloaded>>,
     /// Feeds in the last snapshot (each format counted).
     feeds: usize,
     /// Rendered term feeds (shared by every snapshot's term-feed routes).
@@ -200,7 +215,6 @@ impl Engine {
             cache,
             cache_pending: Vec::new(),
             pages,
-            preloaded: None,
             feeds: 0,
             feed_cache,
             epoch,
@@ -229,10 +243,13 @@ impl Engine {
             };
             (scan, preloaded)
         });
-        self.preloaded = Some(preloaded);
-        self.rescan_from(scan, started, true, true);
-        // Not taken (no content dir, say): nothing of it is kept.
-        self.preloaded = None;
+        self.rescan_from(
+            scan,
+            started,
+            Pass::Everything {
+                preloaded: Some(preloaded),
+            },
+        );
         // Serving has begun: now the first start's records go to the state store. (Should
         // herald die before this commits, the next start is a first start again and gives
         // every article the same id and slug: both follow from the paths and titles alone.)
@@ -283,7 +300,7 @@ impl Engine {
             }
             if !rescan_every.is_zero() && Instant::now() >= next_rescan {
                 debug!("periodic rescan");
-                self.rescan(false, false);
+                self.rescan(Pass::Changes);
                 next_rescan = Instant::now() + rescan_every;
             }
             self.metrics.indexer_busy_since.store(0, Relaxed);
@@ -314,7 +331,7 @@ impl Engine {
         // Parse settings may have changed: read everything again, render everything.
         self.stamps.clear();
         self.index = Index::new();
-        self.rescan(true, true);
+        self.rescan(Pass::Everything { preloaded: None });
         info!(config = %self.cfg.file_display(), "config reloaded");
         systemd::ready(&self.status());
     }
