@@ -7,8 +7,6 @@
 //! for its article — not on edit, rename (the record follows the file), restart or a
 //! changed base_url.
 
-use std::collections::VecDeque;
-
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::path::Path;
 use std::sync::Arc;
@@ -17,30 +15,10 @@ use anyhow::Context;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::content::Document;
-use crate::model::Record;
-use crate::text;
+use crate::model::{apply_rules, Claim, HeldSets, Holders, Known, Record};
+pub use crate::model::{slug_base, tag_id, DocKey};
 
 const SCHEMA_VERSION: i64 = 1;
-
-/// What the state needs to know of a document: its path, content hash and title (for the
-/// slug of a new article).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DocKey<'a> {
-    pub path: &'a str,
-    pub hash: blake3::Hash,
-    pub title: &'a str,
-}
-
-impl DocKey<'_> {
-    pub fn of(doc: &Document) -> DocKey<'_> {
-        DocKey {
-            path: &doc.path,
-            hash: doc.hash,
-            title: &doc.title,
-        }
-    }
-}
 
 /// Records by path.
 pub type Records = HashMap<Arc<str>, Record>;
@@ -144,7 +122,7 @@ impl State {
         let tx = self.conn.transaction()?;
         // Small batches look rows up one by one; big ones (a scan) read the table once.
         let bulk = matches!(removes, Removes::AllOthers) || upserts.len() > 512;
-        let mut rows: HashMap<String, Row> = if bulk {
+        let rows: HashMap<String, Row> = if bulk {
             all_rows(&tx)?
         } else {
             let mut rows = HashMap::new();
@@ -169,7 +147,7 @@ impl State {
         } else {
             upserts.iter().map(|d| d.path).collect()
         };
-        let mut removed: Vec<String> = match removes {
+        let removed: Vec<String> = match removes {
             Removes::These(r) => r
                 .iter()
                 .filter(|p| !upserted.contains(p.as_str()))
@@ -181,74 +159,37 @@ impl State {
                 .map(|(p, _)| p.clone())
                 .collect(),
         };
-        removed.sort();
-
-        let mut out = HashMap::with_capacity(upserts.len());
-        let mut writes = Writes::default();
-        let mut new_docs: Vec<&DocKey> = Vec::new();
-        for doc in upserts {
-            match rows.get_mut(doc.path) {
-                Some(row) => {
-                    if row.rec.hash != doc.hash {
-                        row.rec.hash = doc.hash;
-                        row.rec.changed_at = Some(now);
-                        writes.update.push((doc.path, row.rec.clone()));
-                    } else if !row.present {
-                        writes.update.push((doc.path, row.rec.clone()));
-                    }
-                    row.present = true;
-                    out.insert(Arc::from(doc.path), row.rec.clone());
-                }
-                None => new_docs.push(doc),
-            }
-        }
-        // Paths that went away, by content hash, for rename detection.
-        let mut gone_by_hash: HashMap<blake3::Hash, VecDeque<String>> = HashMap::new();
-        for path in removed {
-            if let Some(row) = rows.get(&path).filter(|r| r.present) {
-                gone_by_hash
-                    .entry(row.rec.hash)
-                    .or_default()
-                    .push_back(path);
-            }
-        }
-        new_docs.sort_by(|a, b| a.path.cmp(b.path));
-        let mut taken = if bulk {
-            Taken::Sets {
-                ids: rows.values().map(|r| r.rec.id.clone()).collect(),
-                slugs: rows.values().map(|r| r.rec.slug.clone()).collect(),
-            }
-        } else {
-            Taken::Db
+        let mut holders = StoreHolders {
+            tx: &tx,
+            sets: bulk.then(|| HeldSets::of(rows.values().map(|r| &r.rec))),
         };
-        for doc in new_docs {
-            if let Some(old) = gone_by_hash
-                .get_mut(&doc.hash)
-                .and_then(VecDeque::pop_front)
-            {
-                let Some(row) = rows.remove(&old) else {
-                    unreachable!("gone paths have rows")
-                };
-                writes.moved.push((old, doc.path.to_string()));
-                out.insert(Arc::from(doc.path), row.rec);
-                continue;
-            }
-            let id = taken.claim(&tx, Claim::Id, &tag_id(&self.authority, doc.path))?;
-            let words = slug_base(doc.title);
-            let slug = taken.claim(&tx, Claim::Slug, &words)?;
-            let rec = Record {
-                id,
-                slug,
-                first_seen: now,
-                hash: doc.hash,
-                changed_at: None,
-            };
-            // Written now, not with the other writes: a claim against the database (a small
-            // batch) must see this one, or two new articles of one title get one slug.
-            insert(&tx, doc.path, &rec)?;
-            out.insert(Arc::from(doc.path), rec);
-        }
-        writes.gone = gone_by_hash.into_values().flatten().collect();
+        let outcome = apply_rules(
+            |p| {
+                rows.get(p).map(|r| Known {
+                    rec: r.rec.clone(),
+                    present: r.present,
+                })
+            },
+            upserts,
+            &removed,
+            &self.authority,
+            now,
+            &mut holders,
+        )?;
+        let out: Records = outcome
+            .records
+            .into_iter()
+            .map(|(p, r)| (Arc::from(p), r))
+            .collect();
+        let writes = Writes {
+            update: outcome
+                .updated
+                .iter()
+                .filter_map(|p| Some((p.as_str(), out.get(p.as_str())?.clone())))
+                .collect(),
+            moved: outcome.moved,
+            gone: outcome.gone,
+        };
         writes.apply(&tx)?;
         if commit {
             tx.commit()?;
@@ -442,66 +383,38 @@ fn one_row(tx: &rusqlite::Transaction, path: &str) -> anyhow::Result<Option<Row>
     Ok(stmt.query_row([path], |r| read_row(r, 0)).optional()?)
 }
 
-#[derive(Clone, Copy)]
-enum Claim {
-    Id,
-    Slug,
+/// Who holds ids and slugs, for the record rules: sets of all of them after a full read,
+/// else SQLite asked one candidate at a time. A new record is written at once, so the next
+/// claim in the batch sees it.
+struct StoreHolders<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    sets: Option<HeldSets>,
 }
 
-/// Ids and slugs already given: from memory after a full read, else asked of the database.
-enum Taken {
-    Sets {
-        ids: HashSet<Arc<str>>,
-        slugs: HashSet<Arc<str>>,
-    },
-    Db,
-}
+impl Holders for StoreHolders<'_> {
+    type Error = rusqlite::Error;
 
-impl Taken {
-    /// `base`, or `base` + separator + 2, 3, … : the first that nobody holds, now claimed.
-    fn claim(
-        &mut self,
-        tx: &rusqlite::Transaction,
-        what: Claim,
-        base: &str,
-    ) -> anyhow::Result<Arc<str>> {
-        let (sep, sql) = match what {
-            Claim::Id => (";", "SELECT 1 FROM articles WHERE id = ?1"),
-            Claim::Slug => ("-", "SELECT 1 FROM articles WHERE slug = ?1"),
+    fn is_taken(&mut self, what: Claim, candidate: &str) -> rusqlite::Result<bool> {
+        if let Some(sets) = &mut self.sets {
+            return Ok(sets.is_taken(what, candidate).unwrap_or(false));
+        }
+        let sql = match what {
+            Claim::Id => "SELECT 1 FROM articles WHERE id = ?1",
+            Claim::Slug => "SELECT 1 FROM articles WHERE slug = ?1",
         };
-        let mut error = None;
-        let free = first_free(base, sep, |candidate| match self {
-            Taken::Sets { ids, slugs } => match what {
-                Claim::Id => ids.contains(candidate),
-                Claim::Slug => slugs.contains(candidate),
-            },
-            Taken::Db => match tx
-                .prepare_cached(sql)
-                .and_then(|mut s| s.exists([candidate]))
-            {
-                Ok(taken) => taken,
-                Err(e) => {
-                    error = Some(e);
-                    false
-                }
-            },
-        });
-        if let Some(e) = error {
-            return Err(e.into());
+        self.tx.prepare_cached(sql)?.exists([candidate])
+    }
+
+    fn claim(&mut self, path: &str, rec: &Record) -> rusqlite::Result<()> {
+        insert(self.tx, path, rec)?;
+        if let Some(sets) = &mut self.sets {
+            let _ = sets.claim(path, rec);
         }
-        let free: Arc<str> = free.into();
-        if let Taken::Sets { ids, slugs } = self {
-            match what {
-                Claim::Id => ids.insert(free.clone()),
-                Claim::Slug => slugs.insert(free.clone()),
-            };
-        }
-        Ok(free)
+        Ok(())
     }
 }
 
 /// The writes a batch makes, executed together with prepared statements.
-#[derive(Default)]
 struct Writes<'a> {
     update: Vec<(&'a str, Record)>,
     moved: Vec<(String, String)>,
@@ -553,40 +466,6 @@ fn from_ts(s: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(s, 0).single().unwrap_or_default()
 }
 
-/// The slug a new article's title asks for, before it is made unique.
-pub fn slug_base(title: &str) -> String {
-    let words = text::ascii_words(&deunicode::deunicode(title), 80);
-    if words.is_empty() {
-        "article".to_string()
-    } else {
-        words
-    }
-}
-
-/// `base`, or `base` + `sep` + 2, 3, …: the first candidate `taken` says is free.
-pub fn first_free(base: &str, sep: &str, mut taken: impl FnMut(&str) -> bool) -> String {
-    if !taken(base) {
-        return base.to_string();
-    }
-    (2..)
-        .map(|n| format!("{base}{sep}{n}"))
-        .find(|c| !taken(c))
-        .unwrap_or_else(|| unreachable!("an unbounded range always yields a free candidate"))
-}
-
-/// `tag:<authority>:<path>` with the path percent-encoded outside `[A-Za-z0-9-._~/]`.
-pub fn tag_id(authority: &str, path: &str) -> String {
-    let mut out = format!("tag:{authority}:");
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,6 +480,73 @@ mod tests {
 
     fn t(s: i64) -> DateTime<Utc> {
         from_ts(1_700_000_000 + s)
+    }
+
+    /// The store and the in-memory fallback (the same rules over a map, as the engine uses
+    /// them while the store fails) give the same records, batch after batch, including in
+    /// small batches (ids and slugs asked of SQLite) and big ones (read once).
+    #[test]
+    fn the_store_and_memory_apply_the_same_record_rules() {
+        let many: Vec<(String, String)> = (0..600)
+            .map(|i| (format!("bulk/{i:03}.md"), format!("content {i}")))
+            .collect();
+        let many_docs: Vec<DocKey> = many.iter().map(|(p, c)| doc(p, "Bulk title", c)).collect();
+        type Step<'a> = (Vec<DocKey<'a>>, Vec<&'a str>);
+        let steps: Vec<Step> = vec![
+            (
+                vec![doc("a.md", "Alpha", "A"), doc("b.md", "Alpha", "B")],
+                vec![],
+            ),
+            (vec![doc("c.md", "Alpha", "A")], vec!["a.md"]),
+            (
+                vec![doc("d.md", "Dup", "S"), doc("e.md", "Dup", "S")],
+                vec![],
+            ),
+            (vec![doc("f.md", "Dup", "S")], vec!["e.md", "d.md"]),
+            (vec![], vec!["b.md"]),
+            (vec![doc("b.md", "Alpha", "B2")], vec![]),
+            (many_docs.clone(), vec![]),
+            (vec![doc("g.md", "Bulk title", "G")], vec!["bulk/000.md"]),
+        ];
+        let mut store = State::in_memory("example.com,2026").unwrap();
+        let mut memory: HashMap<String, Known> = HashMap::new();
+        for (i, (upserts, removes)) in steps.iter().enumerate() {
+            let now = t(100 * i as i64);
+            let removes: Vec<String> = removes.iter().map(|s| s.to_string()).collect();
+            let from_store = store
+                .apply(
+                    &Batch {
+                        upserts: upserts.clone(),
+                        removes: removes.clone(),
+                    },
+                    now,
+                    true,
+                )
+                .unwrap();
+            let mut holders = HeldSets::of(memory.values().map(|k| &k.rec));
+            let rows = &memory;
+            let Ok(out) = apply_rules(
+                |p| rows.get(p).cloned(),
+                upserts,
+                &removes,
+                "example.com,2026",
+                now,
+                &mut holders,
+            );
+            for (old, _) in &out.moved {
+                memory.remove(old);
+            }
+            for p in &out.gone {
+                if let Some(k) = memory.get_mut(p) {
+                    k.present = false;
+                }
+            }
+            for (p, rec) in out.records {
+                assert_eq!(from_store.get(p.as_str()), Some(&rec), "step {i}: {p}");
+                memory.insert(p, Known { rec, present: true });
+            }
+            assert_eq!(from_store.len(), upserts.len(), "step {i}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! when it works again.
 
 use super::*;
+use crate::model::{apply_rules, HeldSets, Known};
 
 impl Engine {
     /// Writes the records the state store does not have yet: a first start's (see `apply`),
@@ -85,8 +86,9 @@ impl Engine {
         );
     }
 
-    /// The state store's rules, applied to the in-memory records only.
-    /// `unsaved`: remember each record as one the store still needs.
+    /// The record rules ([`crate::model::apply_rules`], the state store's own), applied to
+    /// the in-memory records only. `unsaved`: remember each record as one the store still
+    /// needs.
     pub(super) fn assign_in_memory(
         &mut self,
         docs: &[DocKey],
@@ -94,66 +96,36 @@ impl Engine {
         now: i64,
         unsaved: bool,
     ) {
-        let mut gone_by_hash: HashMap<blake3::Hash, String> = removes
+        let upserted: HashSet<&str> = docs.iter().map(|d| d.path).collect();
+        let removed: Vec<String> = removes
             .iter()
-            .filter_map(|p| {
-                let r = self.records.get(p.as_str())?;
-                Some((r.hash, p.clone()))
-            })
+            .filter(|p| !upserted.contains(p.as_str()))
+            .cloned()
             .collect();
-        let ids: HashSet<Arc<str>> = self.records.values().map(|r| r.id.clone()).collect();
-        let mut slugs: HashSet<Arc<str>> = self.records.values().map(|r| r.slug.clone()).collect();
-        // What a new record would ask for (its id, its slug's words), made on every core: a
-        // first start asks it for every file.
-        let (records, authority) = (&self.records, &self.cfg.site.tag_authority);
-        let wanted: Vec<Option<(String, String)>> = docs
-            .par_iter()
-            .with_min_len(256)
-            .map(|doc| {
-                (!records.contains_key(doc.path)).then(|| {
-                    (
-                        state::tag_id(authority, doc.path),
-                        state::slug_base(doc.title),
-                    )
+        let mut holders = HeldSets::of(self.records.values());
+        let records = &self.records;
+        let Ok(outcome) = apply_rules(
+            |p| {
+                records.get(p).map(|rec| Known {
+                    rec: rec.clone(),
+                    present: true,
                 })
-            })
-            .collect();
-        self.records.reserve(docs.len());
-        slugs.reserve(docs.len());
-        for (doc, wanted) in docs.iter().zip(wanted) {
-            let rec = if let Some(mut rec) = self.records.get(doc.path).cloned() {
-                if rec.hash != doc.hash {
-                    rec.hash = doc.hash;
-                    rec.changed_at = Some(utc(now));
-                }
-                rec
-            } else if let Some(old) = gone_by_hash.remove(&doc.hash) {
-                let Some(rec) = self.records.remove(old.as_str()) else {
-                    unreachable!("gone_by_hash only holds known paths")
-                };
-                rec
-            } else {
-                let (base, words) = wanted.unwrap_or_else(|| {
-                    (
-                        state::tag_id(&self.cfg.site.tag_authority, doc.path),
-                        state::slug_base(doc.title),
-                    )
-                });
-                let id = state::first_free(&base, ";", |c| ids.contains(c));
-                let slug: Arc<str> = state::first_free(&words, "-", |c| slugs.contains(c)).into();
-                slugs.insert(slug.clone());
-                Record {
-                    id: id.into(),
-                    slug,
-                    first_seen: utc(now),
-                    hash: doc.hash,
-                    changed_at: None,
-                }
-            };
+            },
+            docs,
+            &removed,
+            &self.cfg.site.tag_authority,
+            utc(now),
+            &mut holders,
+        );
+        for (old, _) in &outcome.moved {
+            self.records.remove(old.as_str());
+        }
+        self.records.reserve(outcome.records.len());
+        for (path, rec) in outcome.records {
             if unsaved {
-                self.unsaved.insert(doc.path.to_string(), rec.clone());
+                self.unsaved.insert(path.clone(), rec.clone());
             }
-            self.records.insert(doc.path.into(), rec);
+            self.records.insert(path.into(), rec);
         }
     }
 }
