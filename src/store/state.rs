@@ -23,6 +23,18 @@ const SCHEMA_VERSION: i64 = 1;
 /// Records by path.
 pub type Records = HashMap<Arc<str>, Record>;
 
+/// Why the store did not give records, where the caller branches: it goes on from memory
+/// in both cases, but only a failure is news.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Records it failed to take earlier are still waiting to be written.
+    #[error("state store still has unsaved records")]
+    Behind,
+    /// SQLite failed (disk full, file unwritable, …).
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
 pub struct State {
     conn: Connection,
     authority: String,

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::model::{apply_rules, HeldSets, Known};
+use crate::store::state::StoreError;
 
 impl Engine {
     /// Writes the records the state store does not have yet: a first start's (see `apply`),
@@ -53,25 +54,33 @@ impl Engine {
     ) {
         self.save_unsaved();
         let result = if !self.unsaved.is_empty() {
-            Err(anyhow::anyhow!("state store still has unsaved records"))
+            // Records the store failed to take come first: until they are written, new
+            // ones go to memory too (a new record could claim an id an unsaved one holds).
+            Err(StoreError::Behind)
         } else if initial {
-            self.state.sync_all(refs, utc(now), true)
+            self.state
+                .sync_all(refs, utc(now), true)
+                .map_err(StoreError::Failed)
         } else {
-            self.state.apply(
-                &Batch {
-                    upserts: refs.to_vec(),
-                    removes: removes.clone(),
-                },
-                utc(now),
-                true,
-            )
+            self.state
+                .apply(
+                    &Batch {
+                        upserts: refs.to_vec(),
+                        removes: removes.clone(),
+                    },
+                    utc(now),
+                    true,
+                )
+                .map_err(StoreError::Failed)
         };
         match result {
             // A first start takes the map as is (no second table while it is copied).
             Ok(recs) if self.records.is_empty() => self.records = recs,
             Ok(recs) => self.records.extend(recs),
             Err(e) => {
-                self.state_failed(&e);
+                // Logged and counted either way, as before: the operator sees the store is
+                // not keeping up until it does.
+                self.state_failed(&anyhow::Error::from(e));
                 self.assign_in_memory(refs, &removes, now, true);
             }
         }
