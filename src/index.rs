@@ -170,6 +170,16 @@ impl Index {
         self.by_path.iter().map(|b| &b.0.path)
     }
 
+    /// Whether some article's path starts with `prefix` (a folder's path and `/`): a range
+    /// query on the ordered paths, not a pass over them.
+    pub fn has_under(&self, prefix: &str) -> bool {
+        use std::ops::Bound;
+        self.by_path
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .next()
+            .is_some_and(|b| b.0.path.starts_with(prefix))
+    }
+
     /// Every article, by path.
     pub fn articles(&self) -> impl Iterator<Item = &Arc<Article>> {
         self.by_path.iter().map(|b| &b.0)

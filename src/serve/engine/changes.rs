@@ -88,6 +88,10 @@ impl Engine {
                 work.dirs.insert(rel);
             }
             Ok(_) => {
+                // A folder replaced by a file of the same name: what was under it is gone.
+                if self.index.has_under(&format!("{rel}/")) {
+                    work.dirs.insert(rel.clone());
+                }
                 work.touched.insert(rel);
             }
         }
