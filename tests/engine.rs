@@ -62,7 +62,7 @@ impl Harness {
     fn entries(&self) -> Vec<(String, String)> {
         let snapshot = self.site.borrow().clone().expect("published");
         let feed = snapshot.get("/feed.json").expect("a main feed");
-        let body = feed.body(herald::serve::snapshot::Coding::Identity);
+        let body = feed.body(herald::serve::coding::Coding::Identity);
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let mut out: Vec<(String, String)> = json["items"]
             .as_array()

@@ -27,8 +27,8 @@ use hashlink::LinkedHashMap;
 use crate::config::Config;
 use crate::model::PageTag;
 use crate::render::{self, FeedSpec, Kind};
+use crate::serve::coding::{encode, Coding};
 use crate::serve::metrics::Metrics;
-use crate::serve::snapshot::{Coding, Rendered};
 
 /// Rendered term-feed and article-page bodies by (digest tag, coding), least recently used
 /// first.
@@ -162,7 +162,7 @@ impl LazyFeed {
     /// now and cached. `tag` is the format's digest tag (the cache key).
     pub fn body(&self, kind: Kind, tag: &PageTag, coding: Coding) -> Bytes {
         self.cache.get_or_make((*tag, coding), || {
-            Rendered::encode(render::render_format(&self.spec, &self.cfg, kind), coding)
+            encode(render::render_format(&self.spec, &self.cfg, kind), coding)
         })
     }
 
@@ -177,17 +177,23 @@ impl LazyFeed {
 /// is for feeds asked for later. Older bodies make room by the cache's own order (least
 /// recently used first). Stops early once a newer snapshot is published: during a burst of
 /// changes only the last one's feeds are worth making.
-pub fn prewarm(mut feeds: Vec<Arc<Rendered>>, cache: &FeedCache, generation: u64) {
-    feeds.sort_by_key(|r| std::cmp::Reverse(r.lazy_feed().map_or(0, |(f, _)| f.spec.total)));
+pub fn prewarm(mut feeds: Vec<Warm>, cache: &FeedCache, generation: u64) {
+    feeds.sort_by_key(|w| std::cmp::Reverse(w.feed.spec.total));
     let mut warmed = 0;
-    for r in feeds {
+    for w in feeds {
         if warmed >= cache.capacity / 2 || cache.latest.load(Relaxed) != generation {
             break;
         }
-        if let Some((feed, tag)) = r.lazy_feed() {
-            warmed += feed.warm(r.kind, tag);
-        }
+        warmed += w.feed.warm(w.kind, &w.tag);
     }
+}
+
+/// A term feed in one format to render ahead of requests (see [`prewarm`]).
+pub struct Warm {
+    pub feed: Arc<LazyFeed>,
+    pub kind: Kind,
+    /// The format's digest tag (the cache key).
+    pub tag: PageTag,
 }
 
 #[cfg(test)]
@@ -198,7 +204,7 @@ mod tests {
         PageTag::of(&[n])
     }
 
-    fn term_feed(total: usize, name: &str, cache: &Arc<FeedCache>) -> Arc<Rendered> {
+    fn term_feed(total: usize, name: &str, cache: &Arc<FeedCache>) -> Arc<Warm> {
         let a = crate::render::tests::article(&format!("{name}.txt"), name, 1);
         let spec = FeedSpec {
             dir: format!("tags/{name}/"),
@@ -217,36 +223,51 @@ mod tests {
             cfg: Arc::new(crate::render::tests::config()),
             cache: cache.clone(),
         };
-        Arc::new(Rendered::lazy(Kind::Atom, Arc::new(feed), tag, 0, None))
+        Arc::new(Warm {
+            feed: Arc::new(feed),
+            kind: Kind::Atom,
+            tag,
+        })
+    }
+
+    fn warm(w: &Warm) -> Warm {
+        Warm {
+            feed: w.feed.clone(),
+            kind: w.kind,
+            tag: w.tag,
+        }
     }
 
     #[test]
     fn prewarm_renders_the_most_popular_changed_feeds_even_into_a_full_cache() {
         let probe = Arc::new(FeedCache::new(1 << 20, Arc::default()));
-        let size = term_feed(1, "popular", &probe).body(Coding::Gzip).len() as u64;
+        let p = term_feed(1, "popular", &probe);
+        let size = p.feed.body(p.kind, &p.tag, Coding::Gzip).len() as u64;
         // Room for two such bodies, so prewarming stops after one (half the capacity).
         let cache = Arc::new(FeedCache::new(2 * size, Arc::default()));
         cache.insert((tag(9), Coding::Gzip), Bytes::from(vec![0; size as usize]));
         let rare = term_feed(1, "rare", &cache);
         let popular = term_feed(9, "popular", &cache);
-        let cached = |r: &Rendered| {
-            let (_, tag) = r.lazy_feed().unwrap();
-            cache.get(&(*tag, Coding::Gzip)).is_some()
-        };
+        let cached = |w: &Warm| cache.get(&(w.tag, Coding::Gzip)).is_some();
         // Prewarming for a snapshot that is no longer the latest makes nothing.
         cache.published(2);
-        prewarm(vec![popular.clone()], &cache, 1);
+        prewarm(vec![warm(&popular)], &cache, 1);
         assert!(!cached(&popular));
-        prewarm(vec![rare.clone(), popular.clone()], &cache, 2);
+        prewarm(vec![warm(&rare), warm(&popular)], &cache, 2);
         assert!(cached(&popular), "the most popular feed was not prewarmed");
         assert!(!cached(&rare), "prewarming went past half the cache");
         // What is cached is what a request would have rendered.
         let direct = crate::render::render_format(
-            &popular.lazy_feed().unwrap().0.spec,
+            &popular.feed.spec,
             &crate::render::tests::config(),
             Kind::Atom,
         );
-        assert_eq!(popular.body(Coding::Identity), direct);
+        assert_eq!(
+            popular
+                .feed
+                .body(Kind::Atom, &popular.tag, Coding::Identity),
+            direct
+        );
     }
 
     #[test]

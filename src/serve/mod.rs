@@ -3,6 +3,7 @@
 //! feed cache that requests read, HTTP, zero-copy bodies, metrics and systemd. Nothing in
 //! the pipeline (content, model, index, render) or the store imports from here.
 
+pub mod coding;
 pub mod engine;
 pub mod events;
 pub mod feed_cache;

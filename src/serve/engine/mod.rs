@@ -38,7 +38,7 @@ use crate::serve::events::{Change, Msg};
 use crate::serve::feed_cache::{self, FeedCache, LazyFeed};
 use crate::serve::metrics::Metrics;
 use crate::serve::snapshot::{
-    self, body_tag, ArticlePages, BySlug, PageMaker, Rendered, Routes, Snapshot,
+    body_tag, ArticlePages, BySlug, PageMaker, Rendered, Routes, Snapshot,
 };
 use crate::serve::systemd;
 use crate::store::cache::{self, Stamp};

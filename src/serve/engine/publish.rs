@@ -14,7 +14,7 @@ impl Engine {
                 Err(e) => debug!(error = %e, "large body kept on the heap"),
             }
         }
-        snapshot::exact(body)
+        crate::serve::coding::exact(body)
     }
 
     /// The cache write for an article now in the index, with its file's stamp.
@@ -153,7 +153,7 @@ impl Engine {
             routes.remove(r);
         }
         let mut warm: Vec<Arc<Rendered>> = Vec::new();
-        let mut prewarm: Vec<Arc<Rendered>> = Vec::new();
+        let mut prewarm: Vec<feed_cache::Warm> = Vec::new();
         let mut lm_updates = Vec::new();
         let mut rebuilt = 0;
         for Prepared {
@@ -181,9 +181,12 @@ impl Engine {
                     r
                 }
                 Body::Lazy(feed, tag) => {
-                    let r = Arc::new(Rendered::lazy(kind, feed, tag, lm, self_url));
-                    prewarm.push(r.clone());
-                    r
+                    prewarm.push(feed_cache::Warm {
+                        feed: feed.clone(),
+                        kind,
+                        tag,
+                    });
+                    Arc::new(Rendered::lazy(kind, feed, tag, lm, self_url))
                 }
             };
             routes.insert(route, rendered);

@@ -1,6 +1,6 @@
 //! `Accept-Encoding` negotiation (RFC 9110 §12.5.3): q-values, `*`, `identity`, `q=0`.
 
-use crate::serve::snapshot::Coding;
+use crate::serve::coding::Coding;
 
 /// The coding to send: the acceptable one with the highest q-value, preferring br over gzip
 /// over identity on ties. Identity is used when nothing else is acceptable, even if the

@@ -12,8 +12,9 @@ use tokio::sync::watch;
 
 use super::{conditional, encoding};
 use crate::render::Kind;
+use crate::serve::coding::Coding;
 use crate::serve::metrics::Metrics;
-use crate::serve::snapshot::{Coding, Rendered, Snapshot};
+use crate::serve::snapshot::{Rendered, Snapshot};
 
 /// The Content-Security-Policy of herald's HTML pages.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src http: https: data:; media-src http: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
