@@ -92,8 +92,9 @@ pub struct Index {
     /// Explicit ids (front matter) → path holding them.
     explicit_ids: HashMap<String, String>,
     /// Every article's state (generated) id → its path. Unique among themselves by
-    /// construction; kept to refuse explicit ids that copy one.
-    state_ids: HashMap<Arc<str>, Arc<str>>,
+    /// construction; kept to refuse explicit ids that copy one, so made only once an
+    /// article has an explicit id (most sites have none: no map of 100 000 ids for them).
+    state_ids: Option<HashMap<Arc<str>, Arc<str>>>,
 }
 
 /// What [`Index::insert`] did besides inserting.
@@ -168,6 +169,17 @@ impl Index {
 
     pub fn paths(&self) -> impl Iterator<Item = &Arc<str>> {
         self.by_path.iter().map(|b| &b.0.path)
+    }
+
+    /// The map of generated ids, made from the articles held the first time it is needed.
+    fn state_ids(&mut self) -> &mut HashMap<Arc<str>, Arc<str>> {
+        let by_path = &self.by_path;
+        self.state_ids.get_or_insert_with(|| {
+            by_path
+                .iter()
+                .map(|b| (b.0.state_id.clone(), b.0.path.clone()))
+                .collect()
+        })
     }
 
     /// Whether some article's path starts with `prefix` (a folder's path and `/`): a range
@@ -248,15 +260,18 @@ impl Index {
     /// its explicit or its generated id) falls back to the article's state id, with a
     /// warning naming the holder.
     fn claim_id(&mut self, article: &mut Arc<Article>) -> Option<String> {
-        self.state_ids
-            .insert(article.state_id.clone(), article.path.clone());
+        if let Some(ids) = &mut self.state_ids {
+            ids.insert(article.state_id.clone(), article.path.clone());
+        }
         if article.id == article.state_id {
             return None;
         }
+        self.state_ids()
+            .insert(article.state_id.clone(), article.path.clone());
         let holder = match self.explicit_ids.get(&*article.id) {
             Some(p) => Some(p.clone()),
             None => self
-                .state_ids
+                .state_ids()
                 .get(&*article.id)
                 .filter(|p| **p != article.path)
                 .map(|p| format!("{p}, as its generated id")),
@@ -296,10 +311,13 @@ impl Index {
                 false
             }
         });
-        // Every generated id first: an explicit id copying one is refused wherever its
-        // article sorts.
-        for a in &articles {
-            self.state_ids.insert(a.state_id.clone(), a.path.clone());
+        // Every generated id first (when any article has an explicit one): an explicit id
+        // copying one is refused wherever its article sorts.
+        if articles.iter().any(|a| a.id != a.state_id) {
+            let ids = self.state_ids();
+            for a in &articles {
+                ids.insert(a.state_id.clone(), a.path.clone());
+            }
         }
         let warnings: Vec<(Arc<str>, String)> = articles
             .iter_mut()
@@ -359,12 +377,10 @@ impl Index {
         if self.explicit_ids.get(&*old.id).is_some_and(|p| p == path) {
             self.explicit_ids.remove(&*old.id);
         }
-        if self
-            .state_ids
-            .get(&*old.state_id)
-            .is_some_and(|p| **p == *path)
-        {
-            self.state_ids.remove(&*old.state_id);
+        if let Some(ids) = &mut self.state_ids {
+            if ids.get(&*old.state_id).is_some_and(|p| **p == *path) {
+                ids.remove(&*old.state_id);
+            }
         }
         let key = Recent(old.clone());
         self.order.remove(&key);

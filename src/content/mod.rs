@@ -500,27 +500,37 @@ impl Loader {
     ///
     /// Checking the path first and opening it again would let a file swapped for a symlink in
     /// between (`renameat2(RENAME_EXCHANGE)` in a loop does it within seconds) publish a file
-    /// from outside the content dir, so the check is made on the open descriptor: the kernel's
-    /// own name for it (`/proc/self/fd/N`), which symlinks along the path cannot fake. The
+    /// from outside the content dir, so the check is part of the open: `openat2` resolving
+    /// beneath the content dir ([`open_beneath`]), or, where it cannot tell, a plain open
+    /// checked on the descriptor: the kernel's own name for it (`/proc/self/fd/N`), which
+    /// symlinks along the path cannot fake. The
     /// open never blocks (`O_NONBLOCK`: a FIFO swapped in would otherwise hang the loader
     /// until a writer came), and the type is checked on the descriptor (`fstat`) before a
     /// byte is read.
     fn open_inside(&self, rel: &str, abs: &Path) -> Result<(fs::File, fs::Metadata), Skipped> {
         use std::os::unix::fs::OpenOptionsExt;
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(abs)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => {
-                    Skipped::new(rel, SkipReason::FilesystemLoop, "skipped: symlink loop")
-                }
-                _ => Skipped::new(
-                    rel,
-                    SkipReason::Unreadable,
-                    format!("unreadable: {}", io_reason(Some(&e))),
-                ),
-            })?;
+        // The kernel's check first (one system call); a path it will not resolve beneath
+        // the root (an absolute symlink, say) or an older kernel takes the long way.
+        let (opened, beneath) = match open_beneath(&self.root, rel) {
+            Some(r) => (r, true),
+            None => (
+                fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                    .open(abs),
+                false,
+            ),
+        };
+        let file = opened.map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => {
+                Skipped::new(rel, SkipReason::FilesystemLoop, "skipped: symlink loop")
+            }
+            _ => Skipped::new(
+                rel,
+                SkipReason::Unreadable,
+                format!("unreadable: {}", io_reason(Some(&e))),
+            ),
+        })?;
         let meta = file.metadata().map_err(|e| {
             Skipped::new(
                 rel,
@@ -534,6 +544,9 @@ impl Loader {
                 SkipReason::NotRegularFile,
                 "skipped: not a regular file",
             ));
+        }
+        if beneath {
+            return Ok((file, meta));
         }
         let root = match &self.root_canon {
             Some(r) => std::borrow::Cow::Borrowed(r.as_path()),
@@ -759,6 +772,50 @@ impl Loader {
             id,
             warnings,
         })
+    }
+}
+
+/// Opens `rel` for reading under `root` with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`:
+/// the kernel resolves every component, symlinks included, and refuses whatever would leave
+/// `root`, so what is opened is inside it. `O_NONBLOCK`: a FIFO never blocks the open. None
+/// when the kernel cannot tell (no `openat2`: before Linux 5.6 or filtered; `EXDEV`: a
+/// symlink that is absolute or leads out), for the caller to check the long way.
+#[allow(unsafe_code)]
+fn open_beneath(root: &Path, rel: &str) -> Option<std::io::Result<fs::File>> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(root)
+    {
+        Ok(d) => d,
+        Err(e) => return Some(Err(e)),
+    };
+    let path = std::ffi::CString::new(rel).ok()?;
+    // SAFETY: zero is a valid value for every field of this plain C struct.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: a valid directory descriptor, a NUL-terminated path and an `open_how` of the
+    // size given; the call only reads them and returns a new descriptor or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: the kernel just gave us this descriptor; nothing else owns it.
+        return Some(Ok(unsafe { fs::File::from_raw_fd(fd as i32) }));
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOSYS | libc::EPERM | libc::EXDEV | libc::EAGAIN | libc::EINVAL) => None,
+        _ => Some(Err(e)),
     }
 }
 

@@ -97,14 +97,15 @@ impl Holders for HeldSets {
 /// What a batch does to the records (see [`apply_rules`]).
 #[derive(Debug, Default, PartialEq)]
 pub struct Outcome {
-    /// The record of every upserted path.
-    pub records: Vec<(String, Record)>,
-    /// Known paths whose record changed (a new hash) or whose file came back.
-    pub updated: Vec<String>,
+    /// The record of every upserted path, in the order of the upserts (each is `Some`; kept
+    /// as made, so a start's 100 000 records are not copied once more).
+    pub records: Vec<Option<Record>>,
+    /// Upserts (by index) whose known record changed (a new hash) or whose file came back.
+    pub updated: Vec<usize>,
     /// Records taken over by a new path with the same content: (old path, new path).
     pub moved: Vec<(String, String)>,
-    /// Paths given a new record (each claimed through [`Holders::claim`]).
-    pub created: Vec<String>,
+    /// Upserts (by index) given a new record (each claimed through [`Holders::claim`]).
+    pub created: Vec<usize>,
     /// Removed paths whose record stays, marked not present (a file that comes back, or
     /// appears elsewhere with the same bytes later, gets it again).
     pub gone: Vec<String>,
@@ -135,21 +136,21 @@ pub fn apply_rules<H: Holders>(
     holders: &mut H,
 ) -> Result<Outcome, H::Error> {
     let mut out = Outcome::default();
-    out.records.reserve(upserts.len());
-    let mut new_docs: Vec<&DocKey> = Vec::new();
-    for doc in upserts {
+    let mut records: Vec<Option<Record>> = vec![None; upserts.len()];
+    let mut new_docs: Vec<(usize, &DocKey)> = Vec::new();
+    for (i, doc) in upserts.iter().enumerate() {
         match known(doc.path) {
             Some(Known { mut rec, present }) => {
                 if rec.hash != doc.hash {
                     rec.hash = doc.hash;
                     rec.changed_at = Some(now);
-                    out.updated.push(doc.path.to_string());
+                    out.updated.push(i);
                 } else if !present {
-                    out.updated.push(doc.path.to_string());
+                    out.updated.push(i);
                 }
-                out.records.push((doc.path.to_string(), rec));
+                records[i] = Some(rec);
             }
-            None => new_docs.push(doc),
+            None => new_docs.push((i, doc)),
         }
     }
     let mut removed: Vec<&String> = removed.iter().collect();
@@ -163,21 +164,24 @@ pub fn apply_rules<H: Holders>(
                 .push_back((path.clone(), k.rec));
         }
     }
-    new_docs.sort_by(|a, b| a.path.cmp(b.path));
+    // Callers mostly pass paths in order already (a scan's are).
+    if !new_docs.is_sorted_by(|a, b| a.1.path <= b.1.path) {
+        new_docs.sort_by(|a, b| a.1.path.cmp(b.1.path));
+    }
     // What each new record would ask for, made on every core: a first start asks it for
     // every file.
     let wanted: Vec<(String, String)> = new_docs
         .par_iter()
         .with_min_len(256)
-        .map(|doc| (tag_id(authority, doc.path), slug_base(doc.title)))
+        .map(|(_, doc)| (tag_id(authority, doc.path), slug_base(doc.title)))
         .collect();
-    for (doc, (id_base, words)) in new_docs.into_iter().zip(wanted) {
+    for ((i, doc), (id_base, words)) in new_docs.into_iter().zip(wanted) {
         if let Some((old, rec)) = gone_by_hash
             .get_mut(&doc.hash)
             .and_then(VecDeque::pop_front)
         {
             out.moved.push((old, doc.path.to_string()));
-            out.records.push((doc.path.to_string(), rec));
+            records[i] = Some(rec);
             continue;
         }
         let id = first_free_in(&id_base, ";", |c| holders.is_taken(Claim::Id, c))?;
@@ -190,9 +194,10 @@ pub fn apply_rules<H: Holders>(
             changed_at: None,
         };
         holders.claim(doc.path, &rec)?;
-        out.created.push(doc.path.to_string());
-        out.records.push((doc.path.to_string(), rec));
+        out.created.push(i);
+        records[i] = Some(rec);
     }
+    out.records = records;
     let mut gone: Vec<String> = gone_by_hash
         .into_values()
         .flatten()
@@ -289,9 +294,9 @@ mod tests {
                     k.present = false;
                 }
             }
-            for (path, rec) in &out.records {
+            for (doc, rec) in docs.iter().zip(out.records.iter().flatten()) {
                 self.rows.insert(
-                    path.clone(),
+                    doc.path.to_string(),
                     Known {
                         rec: rec.clone(),
                         present: true,
@@ -325,7 +330,7 @@ mod tests {
 
         // An edit keeps the record and moves changed_at.
         let out = s.batch(&[("news/b.md", "A2", "Alpha")], &[], 400);
-        assert_eq!(out.updated, ["news/b.md"]);
+        assert_eq!(out.updated, [0]);
         assert_eq!(s.rows["news/b.md"].rec.changed_at.unwrap().timestamp(), 400);
         assert_eq!(s.id("news/b.md"), id);
 
@@ -351,12 +356,12 @@ mod tests {
         let out = s.batch(&[], &["c.md"], 200);
         assert_eq!(out.gone, ["c.md"]);
         let out = s.batch(&[("c.md", "C", "Gamma")], &[], 300);
-        assert_eq!(out.updated, ["c.md"], "present again");
+        assert_eq!(out.updated, [0], "present again");
         assert_eq!(s.id("c.md"), id);
         // A gone record is not taken over by a later new file with its bytes.
         s.batch(&[], &["c.md"], 400);
         let out = s.batch(&[("d.md", "C", "Gamma")], &[], 500);
-        assert_eq!(out.created, ["d.md"]);
+        assert_eq!(out.created, [0]);
         assert_ne!(s.id("d.md"), id);
 
         // New ids and slugs are the first free ones.

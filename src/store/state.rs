@@ -188,16 +188,19 @@ impl State {
             now,
             &mut holders,
         )?;
-        let out: Records = outcome
-            .records
-            .into_iter()
-            .map(|(p, r)| (Arc::from(p), r))
+        let out: Records = upserts
+            .iter()
+            .zip(outcome.records)
+            .filter_map(|(d, r)| Some((Arc::from(d.path), r?)))
             .collect();
         let writes = Writes {
             update: outcome
                 .updated
                 .iter()
-                .filter_map(|p| Some((p.as_str(), out.get(p.as_str())?.clone())))
+                .filter_map(|&i| {
+                    let path = upserts[i].path;
+                    Some((path, out.get(path)?.clone()))
+                })
                 .collect(),
             moved: outcome.moved,
             gone: outcome.gone,
@@ -553,9 +556,9 @@ mod tests {
                     k.present = false;
                 }
             }
-            for (p, rec) in out.records {
-                assert_eq!(from_store.get(p.as_str()), Some(&rec), "step {i}: {p}");
-                memory.insert(p, Known { rec, present: true });
+            for (d, rec) in upserts.iter().zip(out.records.into_iter().flatten()) {
+                assert_eq!(from_store.get(d.path), Some(&rec), "step {i}: {}", d.path);
+                memory.insert(d.path.to_string(), Known { rec, present: true });
             }
             assert_eq!(from_store.len(), upserts.len(), "step {i}");
         }

@@ -105,12 +105,17 @@ impl Engine {
         now: i64,
         unsaved: bool,
     ) {
-        let upserted: HashSet<&str> = docs.iter().map(|d| d.path).collect();
-        let removed: Vec<String> = removes
-            .iter()
-            .filter(|p| !upserted.contains(p.as_str()))
-            .cloned()
-            .collect();
+        // (A first start removes nothing: no set of 100 000 paths for it.)
+        let removed: Vec<String> = if removes.is_empty() {
+            Vec::new()
+        } else {
+            let upserted: HashSet<&str> = docs.iter().map(|d| d.path).collect();
+            removes
+                .iter()
+                .filter(|p| !upserted.contains(p.as_str()))
+                .cloned()
+                .collect()
+        };
         let mut holders = HeldSets::of(self.records.values());
         let records = &self.records;
         let Ok(outcome) = apply_rules(
@@ -130,11 +135,11 @@ impl Engine {
             self.records.remove(old.as_str());
         }
         self.records.reserve(outcome.records.len());
-        for (path, rec) in outcome.records {
+        for (doc, rec) in docs.iter().zip(outcome.records.into_iter().flatten()) {
             if unsaved {
-                self.unsaved.insert(path.clone(), rec.clone());
+                self.unsaved.insert(doc.path.to_string(), rec.clone());
             }
-            self.records.insert(path.into(), rec);
+            self.records.insert(doc.path.into(), rec);
         }
     }
 }
