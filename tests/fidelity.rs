@@ -34,13 +34,7 @@ fn json(path: &Path) -> Value {
 
 /// JSON Feed items by id.
 fn json_items(dir: &Path) -> HashMap<String, Value> {
-    let feed = json(&dir.join("feed.json"));
-    feed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| (i["id"].as_str().unwrap().to_string(), i.clone()))
-        .collect()
+    items_by_id(&json(&dir.join("feed.json")))
 }
 
 fn titles(out: &Path) -> HashSet<String> {
@@ -288,13 +282,7 @@ fn opml_lists_each_feed_once_in_one_format() {
         format!("{}\nopml_format = \"rss\"\n", read(&site.config)),
     )
     .unwrap();
-    let out = site.out("out-rss");
-    let o = site
-        .command(&config)
-        .args(["build", "--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let out = site.build_with(&config, "out-rss");
     for o in opml_outlines(&out)
         .iter()
         .filter(|o| o.contains_key("xmlUrl"))

@@ -222,13 +222,7 @@ fn a_feed_carries_bodies_up_to_max_feed_bytes_then_summaries() {
         )
         .unwrap();
     }
-    let out = site.out("out");
-    let o = site
-        .command(&config)
-        .args(["build", "--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let out = site.build_with(&config, "out");
     for feed in [out.clone(), out.join("categories/heavy")] {
         let json: serde_json::Value = serde_json::from_str(&read(&feed.join("feed.json"))).unwrap();
         let items = json["items"].as_array().unwrap();

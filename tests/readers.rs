@@ -45,13 +45,7 @@ fn sample_site() -> Site {
 
 /// What herald itself says: JSON Feed items by id.
 fn herald_items(server: &TestServer) -> HashMap<String, Value> {
-    let feed: Value = serde_json::from_slice(&server.get("/feed.json").body).unwrap();
-    feed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| (i["id"].as_str().unwrap().to_string(), i.clone()))
-        .collect()
+    items_by_id(&serde_json::from_slice(&server.get("/feed.json").body).unwrap())
 }
 
 fn unix(date: &Value) -> i64 {

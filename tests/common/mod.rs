@@ -88,8 +88,17 @@ impl Site {
 
     /// `herald build --out <name>`, which must succeed; returns the output dir.
     pub fn build(&self, name: &str) -> PathBuf {
+        self.build_with(&self.config, name)
+    }
+
+    /// [`Site::build`] with another config file.
+    pub fn build_with(&self, config: &Path, name: &str) -> PathBuf {
         let out = self.out(name);
-        let o = self.run(&["build", "--out", out.to_str().unwrap()]);
+        let o = self
+            .command(config)
+            .args(["build", "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
         assert!(
             o.status.success(),
             "build failed: {}",
@@ -97,6 +106,18 @@ impl Site {
         );
         out
     }
+}
+
+/// A JSON Feed's items by id.
+pub fn items_by_id(
+    feed: &serde_json::Value,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap().to_string(), i.clone()))
+        .collect()
 }
 
 pub fn read(path: &Path) -> String {
