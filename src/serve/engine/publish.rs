@@ -2,6 +2,7 @@
 //! request), their Last-Modified settled ([`next_last_modified`]), and a new snapshot sent.
 
 use super::*;
+use crate::render::FeedSpec;
 
 impl Engine {
     /// A rendered body as served: a large one in a mapped file in the state dir, so it is
@@ -48,23 +49,8 @@ impl Engine {
         let t_render = Instant::now();
         let views = self.index.views(cfg.feed.entries);
         let specs = render::feed_specs(&views, &cfg, self.epoch);
-        let mut affected: HashSet<String> = ["feed".to_string()].into_iter().collect();
-        for a in changed.iter().flat_map(|(o, n)| o.iter().chain(n.iter())) {
-            affected.extend(
-                a.categories
-                    .iter()
-                    .map(|t| format!("categories/{}", t.slug)),
-            );
-            affected.extend(a.tags.iter().map(|t| format!("tags/{}", t.slug)));
-        }
-        let live_keys: HashSet<&str> = specs.iter().map(|s| s.key.as_str()).collect();
-        let mut removed: Vec<String> = Vec::new();
-        for key in affected.iter().filter(|k| !live_keys.contains(k.as_str())) {
-            for (ext, _) in render::FEED_FORMATS {
-                removed.push(format!("/{key}/feed.{ext}"));
-            }
-        }
-        drop(live_keys);
+        let affected = affected_feeds(&changed);
+        let removed = removed_routes(&affected, &specs);
         let feeds = specs.len() * render::FEED_FORMATS.len();
         // The pages listing every feed (long with many terms) beside the main feeds.
         let (mut pages, main_pages) = rayon::join(
@@ -86,29 +72,7 @@ impl Engine {
             .into_iter()
             .filter(|spec| spec.key != "feed" && (full || affected.contains(&spec.key)))
             .collect();
-        // Term feeds are published unrendered: a digest per format stands for the body.
-        let lazy: Vec<Prepared> = terms
-            .into_par_iter()
-            .flat_map_iter(|spec| {
-                let digests = render::FEED_FORMATS.map(|(ext, kind)| {
-                    let tag = PageTag::of_hash(&spec.digest(&self.fingerprint, kind));
-                    (format!("/{}", spec.path(ext)), kind, tag)
-                });
-                let updated = spec.entries.iter().map(|a| a.updated.timestamp()).max();
-                let feed = Arc::new(LazyFeed {
-                    spec: spec.into_owned(),
-                    cfg: cfg.clone(),
-                    cache: self.feed_cache.clone(),
-                });
-                digests.into_iter().map(move |(route, kind, tag)| Prepared {
-                    route,
-                    kind,
-                    tag: tag.as_str().to_string(),
-                    body: Body::Lazy(feed.clone(), tag),
-                    updated,
-                })
-            })
-            .collect();
+        let lazy = self.term_feeds(terms, &cfg);
         // Article pages are already rendered and packed: only the set of articles changes.
         let mut articles_by_slug = if full {
             ArticlePages::new()
@@ -119,12 +83,6 @@ impl Engine {
             }
             set
         };
-        let mut article_pages: Vec<&Arc<Article>> = Vec::new();
-        if full {
-            article_pages.extend(self.index.articles());
-        } else {
-            article_pages.extend(changed.iter().filter_map(|(_, n)| n.as_ref()));
-        }
         debug!(
             pages = pages.len(),
             ms = t_render.elapsed().as_millis() as u64,
@@ -152,45 +110,17 @@ impl Engine {
         for r in &removed {
             routes.remove(r);
         }
-        let mut warm: Vec<Arc<Rendered>> = Vec::new();
-        let mut prewarm: Vec<feed_cache::Warm> = Vec::new();
-        let mut lm_updates = Vec::new();
-        let mut rebuilt = 0;
-        for Prepared {
-            route,
-            kind,
-            body,
-            tag,
-            updated,
-        } in prepared
-        {
-            if let Some(existing) = self.routes.get(&route).filter(|r| r.tag == tag) {
-                routes.insert(route, existing.clone());
-                continue;
-            }
-            let previous = self.route_lm.get(&route).map(|(t, lm)| (t.as_str(), *lm));
-            let lm = next_last_modified(previous, &tag, updated, now);
-            self.route_lm.insert(route.clone(), (tag.clone(), lm));
-            lm_updates.push((route.clone(), tag.clone(), lm));
-            let self_url = kind.is_feed().then(|| cfg.url(&route));
-            let rendered = match body {
-                Body::Rendered(body) => {
-                    let body = self.body_bytes(body);
-                    let r = Arc::new(Rendered::from_bytes(kind, body, tag, lm, self_url));
-                    warm.push(r.clone());
-                    r
-                }
-                Body::Lazy(feed, tag) => {
-                    prewarm.push(feed_cache::Warm {
-                        feed: feed.clone(),
-                        kind,
-                        tag,
-                    });
-                    Arc::new(Rendered::lazy(kind, feed, tag, lm, self_url))
-                }
-            };
-            routes.insert(route, rendered);
-            rebuilt += 1;
+        let Settled {
+            warm,
+            prewarm,
+            lm_updates,
+            mut rebuilt,
+        } = self.settle(prepared, &mut routes, now, &cfg);
+        let mut article_pages: Vec<&Arc<Article>> = Vec::new();
+        if full {
+            article_pages.extend(self.index.articles());
+        } else {
+            article_pages.extend(changed.iter().filter_map(|(_, n)| n.as_ref()));
         }
         for a in article_pages {
             // Every article reaching the index was packed when it was loaded.
@@ -270,6 +200,130 @@ impl Engine {
             systemd::status(&self.status());
         }
     }
+
+    /// The affected term feeds, published unrendered: per format a digest of everything the
+    /// body shows stands for it (the ETag), and the body is made on request.
+    fn term_feeds(&self, terms: Vec<FeedSpec<'_>>, cfg: &Arc<Config>) -> Vec<Prepared> {
+        let (fingerprint, feed_cache) = (&self.fingerprint, &self.feed_cache);
+        terms
+            .into_par_iter()
+            .flat_map_iter(|spec| {
+                let digests = render::FEED_FORMATS.map(|(ext, kind)| {
+                    let tag = PageTag::of_hash(&spec.digest(fingerprint, kind));
+                    (format!("/{}", spec.path(ext)), kind, tag)
+                });
+                let updated = spec.entries.iter().map(|a| a.updated.timestamp()).max();
+                let feed = Arc::new(LazyFeed {
+                    spec: spec.into_owned(),
+                    cfg: cfg.clone(),
+                    cache: feed_cache.clone(),
+                });
+                digests.into_iter().map(move |(route, kind, tag)| Prepared {
+                    route,
+                    kind,
+                    tag: tag.as_str().to_string(),
+                    body: Body::Lazy(feed.clone(), tag),
+                    updated,
+                })
+            })
+            .collect()
+    }
+
+    /// Settles each prepared route against the last snapshot: an unchanged tag keeps its
+    /// representation; a changed one gets its Last-Modified ([`next_last_modified`]) and a
+    /// new representation, to be compressed (`warm`) or prewarmed after publishing.
+    fn settle(
+        &mut self,
+        prepared: Vec<Prepared>,
+        routes: &mut Routes,
+        now: i64,
+        cfg: &Config,
+    ) -> Settled {
+        let mut warm: Vec<Arc<Rendered>> = Vec::new();
+        let mut prewarm: Vec<feed_cache::Warm> = Vec::new();
+        let mut lm_updates = Vec::new();
+        let mut rebuilt = 0;
+        for Prepared {
+            route,
+            kind,
+            body,
+            tag,
+            updated,
+        } in prepared
+        {
+            if let Some(existing) = self.routes.get(&route).filter(|r| r.tag == tag) {
+                routes.insert(route, existing.clone());
+                continue;
+            }
+            let previous = self.route_lm.get(&route).map(|(t, lm)| (t.as_str(), *lm));
+            let lm = next_last_modified(previous, &tag, updated, now);
+            self.route_lm.insert(route.clone(), (tag.clone(), lm));
+            lm_updates.push((route.clone(), tag.clone(), lm));
+            let self_url = kind.is_feed().then(|| cfg.url(&route));
+            let rendered = match body {
+                Body::Rendered(body) => {
+                    let body = self.body_bytes(body);
+                    let r = Arc::new(Rendered::from_bytes(kind, body, tag, lm, self_url));
+                    warm.push(r.clone());
+                    r
+                }
+                Body::Lazy(feed, tag) => {
+                    prewarm.push(feed_cache::Warm {
+                        feed: feed.clone(),
+                        kind,
+                        tag,
+                    });
+                    Arc::new(Rendered::lazy(kind, feed, tag, lm, self_url))
+                }
+            };
+            routes.insert(route, rendered);
+            rebuilt += 1;
+        }
+        Settled {
+            warm,
+            prewarm,
+            lm_updates,
+            rebuilt,
+        }
+    }
+}
+
+/// The feeds a batch of changed articles touches: the main feed and the feed of every
+/// category and tag an article had before or has now (by key: `categories/<slug>`).
+fn affected_feeds(changed: &[Pair]) -> HashSet<String> {
+    let mut affected: HashSet<String> = ["feed".to_string()].into_iter().collect();
+    for a in changed.iter().flat_map(|(o, n)| o.iter().chain(n.iter())) {
+        affected.extend(
+            a.categories
+                .iter()
+                .map(|t| format!("categories/{}", t.slug)),
+        );
+        affected.extend(a.tags.iter().map(|t| format!("tags/{}", t.slug)));
+    }
+    affected
+}
+
+/// The routes of affected feeds whose term no article has any more.
+fn removed_routes(affected: &HashSet<String>, specs: &[FeedSpec]) -> Vec<String> {
+    let live_keys: HashSet<&str> = specs.iter().map(|s| s.key.as_str()).collect();
+    let mut removed: Vec<String> = Vec::new();
+    for key in affected.iter().filter(|k| !live_keys.contains(k.as_str())) {
+        for (ext, _) in render::FEED_FORMATS {
+            removed.push(format!("/{key}/feed.{ext}"));
+        }
+    }
+    removed
+}
+
+/// What [`Engine::settle`] leaves for after publishing.
+pub(super) struct Settled {
+    /// Representations to compress in the background.
+    warm: Vec<Arc<Rendered>>,
+    /// Term feeds to render ahead of requests.
+    prewarm: Vec<feed_cache::Warm>,
+    /// New Last-Modified values to keep in the state: (route, tag, seconds).
+    lm_updates: Vec<(String, String, i64)>,
+    rebuilt: usize,
 }
 
 /// A route's Last-Modified (Unix seconds) after a publish made `tag` its version at `now`.
