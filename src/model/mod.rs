@@ -19,7 +19,7 @@ mod packed;
 mod record;
 
 pub use packed::pack_article;
-pub use record::{apply_rules, Claim, DocKey, HeldSets, Holders, Known, Outcome, Record};
+pub use record::{apply_rules, Claim, DocKey, HeldSets, Holders, Known, Ledger, Outcome, Record};
 pub use record::{slug_base, tag_id};
 
 /// A category or tag: the name as first written and its URL slug.

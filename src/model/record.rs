@@ -94,12 +94,17 @@ impl Holders for HeldSets {
     }
 }
 
+/// Where the rules find records and put them: the store's rows, or the engine's map.
+pub trait Ledger {
+    /// The record at `path`, if any.
+    fn known(&mut self, path: &str) -> Option<Known>;
+    /// `rec` is now the record at `path` (every upserted path gets one).
+    fn give(&mut self, path: &str, rec: Record);
+}
+
 /// What a batch does to the records (see [`apply_rules`]).
 #[derive(Debug, Default, PartialEq)]
 pub struct Outcome {
-    /// The record of every upserted path, in the order of the upserts (each is `Some`; kept
-    /// as made, so a start's 100 000 records are not copied once more).
-    pub records: Vec<Option<Record>>,
     /// Upserts (by index) whose known record changed (a new hash) or whose file came back.
     pub updated: Vec<usize>,
     /// Records taken over by a new path with the same content: (old path, new path).
@@ -125,10 +130,11 @@ pub struct Outcome {
 ///   what is taken, and learns each claim at once, so two new articles of one title get
 ///   two slugs).
 ///
-/// `known` looks a path up; `removed` are the paths the batch removes (none of them
-/// upserted).
+/// `ledger` looks paths up and takes each upsert's record as it is settled (no vector of a
+/// start's 100 000 records on the side); `removed` are the paths the batch removes (none of
+/// them upserted).
 pub fn apply_rules<H: Holders>(
-    known: impl Fn(&str) -> Option<Known>,
+    ledger: &mut impl Ledger,
     upserts: &[DocKey],
     removed: &[String],
     authority: &str,
@@ -136,10 +142,9 @@ pub fn apply_rules<H: Holders>(
     holders: &mut H,
 ) -> Result<Outcome, H::Error> {
     let mut out = Outcome::default();
-    let mut records: Vec<Option<Record>> = vec![None; upserts.len()];
     let mut new_docs: Vec<(usize, &DocKey)> = Vec::new();
     for (i, doc) in upserts.iter().enumerate() {
-        match known(doc.path) {
+        match ledger.known(doc.path) {
             Some(Known { mut rec, present }) => {
                 if rec.hash != doc.hash {
                     rec.hash = doc.hash;
@@ -148,7 +153,7 @@ pub fn apply_rules<H: Holders>(
                 } else if !present {
                     out.updated.push(i);
                 }
-                records[i] = Some(rec);
+                ledger.give(doc.path, rec);
             }
             None => new_docs.push((i, doc)),
         }
@@ -157,7 +162,7 @@ pub fn apply_rules<H: Holders>(
     removed.sort();
     let mut gone_by_hash: HashMap<blake3::Hash, VecDeque<(String, Record)>> = HashMap::new();
     for path in removed {
-        if let Some(k) = known(path).filter(|k| k.present) {
+        if let Some(k) = ledger.known(path).filter(|k| k.present) {
             gone_by_hash
                 .entry(k.rec.hash)
                 .or_default()
@@ -181,7 +186,7 @@ pub fn apply_rules<H: Holders>(
             .and_then(VecDeque::pop_front)
         {
             out.moved.push((old, doc.path.to_string()));
-            records[i] = Some(rec);
+            ledger.give(doc.path, rec);
             continue;
         }
         let id = first_free_in(&id_base, ";", |c| holders.is_taken(Claim::Id, c))?;
@@ -195,9 +200,8 @@ pub fn apply_rules<H: Holders>(
         };
         holders.claim(doc.path, &rec)?;
         out.created.push(i);
-        records[i] = Some(rec);
+        ledger.give(doc.path, rec);
     }
-    out.records = records;
     let mut gone: Vec<String> = gone_by_hash
         .into_values()
         .flatten()
@@ -257,6 +261,21 @@ mod tests {
         blake3::hash(s.as_bytes())
     }
 
+    /// A ledger reading `rows` and collecting what it is given.
+    struct Given<'a> {
+        rows: &'a HashMap<String, Known>,
+        records: Vec<(String, Record)>,
+    }
+
+    impl Ledger for Given<'_> {
+        fn known(&mut self, path: &str) -> Option<Known> {
+            self.rows.get(path).cloned()
+        }
+        fn give(&mut self, path: &str, rec: Record) {
+            self.records.push((path.to_string(), rec));
+        }
+    }
+
     /// Records as a store keeps them: by path, with whether the file is there.
     #[derive(Default)]
     struct Store {
@@ -277,15 +296,19 @@ mod tests {
             let removed: Vec<String> = removes.iter().map(|p| p.to_string()).collect();
             let mut holders = HeldSets::of(self.rows.values().map(|k| &k.rec));
             let now = DateTime::from_timestamp(t, 0).unwrap();
-            let rows = &self.rows;
+            let mut given = Given {
+                rows: &self.rows,
+                records: Vec::new(),
+            };
             let Ok(out) = apply_rules(
-                |p| rows.get(p).cloned(),
+                &mut given,
                 &docs,
                 &removed,
                 "example.com,2026",
                 now,
                 &mut holders,
             );
+            let records = given.records;
             for (old, _) in &out.moved {
                 self.rows.remove(old);
             }
@@ -294,14 +317,8 @@ mod tests {
                     k.present = false;
                 }
             }
-            for (doc, rec) in docs.iter().zip(out.records.iter().flatten()) {
-                self.rows.insert(
-                    doc.path.to_string(),
-                    Known {
-                        rec: rec.clone(),
-                        present: true,
-                    },
-                );
+            for (path, rec) in records {
+                self.rows.insert(path, Known { rec, present: true });
             }
             out
         }

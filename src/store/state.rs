@@ -15,7 +15,7 @@ use anyhow::Context;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::model::{apply_rules, Claim, HeldSets, Holders, Known, Record};
+use crate::model::{apply_rules, Claim, HeldSets, Holders, Known, Ledger, Record};
 pub use crate::model::{slug_base, tag_id, DocKey};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -175,24 +175,19 @@ impl State {
             tx: &tx,
             sets: bulk.then(|| HeldSets::of(rows.values().map(|r| &r.rec))),
         };
+        let mut ledger = RowLedger {
+            rows: &rows,
+            out: HashMap::with_capacity(upserts.len()),
+        };
         let outcome = apply_rules(
-            |p| {
-                rows.get(p).map(|r| Known {
-                    rec: r.rec.clone(),
-                    present: r.present,
-                })
-            },
+            &mut ledger,
             upserts,
             &removed,
             &self.authority,
             now,
             &mut holders,
         )?;
-        let out: Records = upserts
-            .iter()
-            .zip(outcome.records)
-            .filter_map(|(d, r)| Some((Arc::from(d.path), r?)))
-            .collect();
+        let out = ledger.out;
         let writes = Writes {
             update: outcome
                 .updated
@@ -429,6 +424,26 @@ impl Holders for StoreHolders<'_> {
     }
 }
 
+/// The store's rows as the rules' ledger: records are looked up in the rows read for the
+/// batch and given into the map the batch returns.
+struct RowLedger<'r> {
+    rows: &'r HashMap<String, Row>,
+    out: Records,
+}
+
+impl Ledger for RowLedger<'_> {
+    fn known(&mut self, path: &str) -> Option<Known> {
+        self.rows.get(path).map(|r| Known {
+            rec: r.rec.clone(),
+            present: r.present,
+        })
+    }
+
+    fn give(&mut self, path: &str, rec: Record) {
+        self.out.insert(Arc::from(path), rec);
+    }
+}
+
 /// The writes a batch makes, executed together with prepared statements.
 struct Writes<'a> {
     update: Vec<(&'a str, Record)>,
@@ -500,6 +515,20 @@ mod tests {
     /// The store and the in-memory fallback (the same rules over a map, as the engine uses
     /// them while the store fails) give the same records, batch after batch, including in
     /// small batches (ids and slugs asked of SQLite) and big ones (read once).
+    struct MemoryLedger<'a> {
+        rows: &'a HashMap<String, Known>,
+        given: Vec<(String, Record)>,
+    }
+
+    impl Ledger for MemoryLedger<'_> {
+        fn known(&mut self, path: &str) -> Option<Known> {
+            self.rows.get(path).cloned()
+        }
+        fn give(&mut self, path: &str, rec: Record) {
+            self.given.push((path.to_string(), rec));
+        }
+    }
+
     #[test]
     fn the_store_and_memory_apply_the_same_record_rules() {
         let many: Vec<(String, String)> = (0..600)
@@ -539,15 +568,19 @@ mod tests {
                 )
                 .unwrap();
             let mut holders = HeldSets::of(memory.values().map(|k| &k.rec));
-            let rows = &memory;
+            let mut ledger = MemoryLedger {
+                rows: &memory,
+                given: Vec::new(),
+            };
             let Ok(out) = apply_rules(
-                |p| rows.get(p).cloned(),
+                &mut ledger,
                 upserts,
                 &removes,
                 "example.com,2026",
                 now,
                 &mut holders,
             );
+            let given = ledger.given;
             for (old, _) in &out.moved {
                 memory.remove(old);
             }
@@ -556,9 +589,9 @@ mod tests {
                     k.present = false;
                 }
             }
-            for (d, rec) in upserts.iter().zip(out.records.into_iter().flatten()) {
-                assert_eq!(from_store.get(d.path), Some(&rec), "step {i}: {}", d.path);
-                memory.insert(d.path.to_string(), Known { rec, present: true });
+            for (p, rec) in given {
+                assert_eq!(from_store.get(p.as_str()), Some(&rec), "step {i}: {p}");
+                memory.insert(p, Known { rec, present: true });
             }
             assert_eq!(from_store.len(), upserts.len(), "step {i}");
         }

@@ -3,7 +3,7 @@
 //! when it works again.
 
 use super::*;
-use crate::model::{apply_rules, HeldSets, Known};
+use crate::model::{apply_rules, HeldSets, Known, Ledger};
 use crate::store::state::StoreError;
 
 impl Engine {
@@ -117,14 +117,12 @@ impl Engine {
                 .collect()
         };
         let mut holders = HeldSets::of(self.records.values());
-        let records = &self.records;
+        let mut ledger = MemoryLedger {
+            records: &mut self.records,
+            unsaved: unsaved.then_some(&mut self.unsaved),
+        };
         let Ok(outcome) = apply_rules(
-            |p| {
-                records.get(p).map(|rec| Known {
-                    rec: rec.clone(),
-                    present: true,
-                })
-            },
+            &mut ledger,
             docs,
             &removed,
             &self.cfg.site.tag_authority,
@@ -134,12 +132,28 @@ impl Engine {
         for (old, _) in &outcome.moved {
             self.records.remove(old.as_str());
         }
-        self.records.reserve(outcome.records.len());
-        for (doc, rec) in docs.iter().zip(outcome.records.into_iter().flatten()) {
-            if unsaved {
-                self.unsaved.insert(doc.path.to_string(), rec.clone());
-            }
-            self.records.insert(doc.path.into(), rec);
+    }
+}
+
+/// The engine's records as the rules' ledger: a settled record goes straight into the map
+/// (and, while the store is behind, into `unsaved` too).
+struct MemoryLedger<'a> {
+    records: &'a mut HashMap<Arc<str>, Record>,
+    unsaved: Option<&'a mut HashMap<String, Record>>,
+}
+
+impl Ledger for MemoryLedger<'_> {
+    fn known(&mut self, path: &str) -> Option<Known> {
+        self.records.get(path).map(|rec| Known {
+            rec: rec.clone(),
+            present: true,
+        })
+    }
+
+    fn give(&mut self, path: &str, rec: Record) {
+        if let Some(unsaved) = &mut self.unsaved {
+            unsaved.insert(path.to_string(), rec.clone());
         }
+        self.records.insert(path.into(), rec);
     }
 }
