@@ -4,8 +4,6 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-use crate::content::SkipReason;
-
 /// Route kinds requests are counted by.
 pub const ROUTE_KINDS: [&str; 8] = [
     "rss", "atom", "json", "opml", "html", "healthz", "metrics", "other",
@@ -17,7 +15,8 @@ pub const STATUSES: [u16; 7] = [200, 304, 404, 405, 503, 400, 0];
 pub struct Metrics {
     pub articles: AtomicU64,
     pub feeds: AtomicU64,
-    skipped: [AtomicU64; SkipReason::ALL.len()],
+    /// Files not published, by reason label (as the engine names them).
+    skipped: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
     pub rebuilds: AtomicU64,
     rebuild_micros_total: AtomicU64,
     rebuild_micros_last: AtomicU64,
@@ -59,10 +58,22 @@ impl Metrics {
         }
     }
 
-    pub fn skipped(&self, reason: SkipReason) {
-        if let Some(i) = SkipReason::ALL.iter().position(|r| *r == reason) {
-            self.skipped[i].fetch_add(1, Relaxed);
+    /// Counts a file not published, by the label of its reason. Metrics take counts and
+    /// labels, not the content layer's types.
+    pub fn skipped(&self, reason: &'static str) {
+        *self.skips().entry(reason).or_default() += 1;
+    }
+
+    /// Makes every label known up front, so each series is there (at 0) from the start.
+    pub fn know_skip_reasons(&self, reasons: impl IntoIterator<Item = &'static str>) {
+        let mut skips = self.skips();
+        for r in reasons {
+            skips.entry(r).or_default();
         }
+    }
+
+    fn skips(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<&'static str, u64>> {
+        self.skipped.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn rebuild(&self, took: std::time::Duration) {
@@ -129,12 +140,10 @@ impl Metrics {
             self.feed_renders.load(Relaxed).to_string(),
         );
         let _ = write!(o, "# HELP herald_articles_skipped_total Files not published, by reason.\n# TYPE herald_articles_skipped_total counter\n");
-        for (i, r) in SkipReason::ALL.iter().enumerate() {
+        for (reason, n) in self.skips().iter() {
             let _ = writeln!(
                 o,
-                "herald_articles_skipped_total{{reason=\"{}\"}} {}",
-                r.as_str(),
-                self.skipped[i].load(Relaxed)
+                "herald_articles_skipped_total{{reason=\"{reason}\"}} {n}"
             );
         }
         g(

@@ -9,7 +9,7 @@ impl Engine {
         if !self.logged.insert((s.path.clone(), s.message.clone())) {
             return;
         }
-        self.metrics.skipped(s.reason);
+        self.metrics.skipped(s.reason.as_str());
         if s.reason.is_error() {
             warn!(path = %s.path, reason = s.reason.as_str(), "{}", s.message);
         } else {

@@ -195,6 +195,7 @@ impl Engine {
             .parent()
             .and_then(|dir| open_pages(dir, &state, cache.is_some()));
         let feed_cache = Arc::new(FeedCache::new(cfg.server.feed_cache_bytes, metrics.clone()));
+        metrics.know_skip_reasons(content::SkipReason::ALL.map(content::SkipReason::as_str));
         Engine {
             loader: Loader::new(&cfg),
             cfg,
