@@ -35,44 +35,12 @@ impl Engine {
             Pass::Everything { preloaded } => preloaded,
             Pass::Changes => None,
         };
-        let t_stat = Instant::now();
-        let mut to_load = Vec::new();
-        let mut stamps = Vec::new();
         // A first start (nothing recorded, nothing cached) reads every file: each file's
         // stamp comes from the loader's own look at it, not from a pass of its own.
         let fresh = initial
             && self.records.is_empty()
             && matches!(&preloaded, Some(Ok(p)) if p.records.is_empty() && p.entries.is_empty());
-        // Else one stat per file, spread over the cores (a rescan stats every file).
-        let candidates: Vec<String> = touched.into_iter().filter(|r| !gone.contains(r)).collect();
-        let root = self.root();
-        let stamped: Vec<Option<Stamp>> = candidates
-            .par_iter()
-            .with_min_len(256)
-            .map(|rel| {
-                if fresh {
-                    Some(Stamp::default())
-                } else {
-                    stamp(&root.join(rel))
-                }
-            })
-            .collect();
-        for (rel, st) in candidates.into_iter().zip(stamped) {
-            let Some(st) = st else {
-                gone.insert(rel);
-                continue;
-            };
-            if self.stamps.get(rel.as_str()) == Some(&st) && !initial {
-                continue;
-            }
-            to_load.push(rel);
-            stamps.push(st);
-        }
-        debug!(
-            files = to_load.len(),
-            ms = t_stat.elapsed().as_millis() as u64,
-            "phase: stat"
-        );
+        let (mut to_load, mut stamps) = self.to_load(touched, &mut gone, fresh, initial);
         let now = now_secs();
         let mut cached: Vec<(String, Stamp, Arc<Article>)> = Vec::new();
         // Files present at the last stop that this scan did not find.
@@ -109,66 +77,7 @@ impl Engine {
                 Err(e) => self.state_failed(&e),
             }
         }
-        let t_load = Instant::now();
-        // In chunks, each one's pages moved to the page store (by a helper thread) while the
-        // next is parsed: the heap never holds more than two chunks of pages, and the cores
-        // never wait for the writes.
-        let mut loaded: Vec<Result<Loaded, Skipped>> = Vec::with_capacity(to_load.len());
-        {
-            let (loader, cfg, records) = (&self.loader, &*self.cfg, &self.records);
-            // The store is here or with the thread writing the previous chunk.
-            let mut idle = Some(&mut self.pages);
-            std::thread::scope(|s| {
-                let mut spilling = None;
-                for chunk in to_load.chunks(LOAD_CHUNK) {
-                    let part: Vec<Result<Loaded, Skipped>> = chunk
-                        .par_iter()
-                        .with_min_len(32)
-                        .map(|rel| {
-                            let (meta, doc) = if fresh {
-                                loader.load_with_meta(rel)
-                            } else {
-                                (None, loader.load(rel))
-                            };
-                            let mut l = prepare(doc?, records.get(rel.as_str()), cfg, now);
-                            if let Some(m) = &meta {
-                                l.stamp = stamp_of(m);
-                            }
-                            Ok(l)
-                        })
-                        .collect();
-                    let mut store = match spilling.take() {
-                        Some(h) => {
-                            let (done, back) = join(h);
-                            loaded.extend(done);
-                            back
-                        }
-                        None => idle.take(),
-                    };
-                    spilling = Some(s.spawn(move || {
-                        let mut part = part;
-                        if let Some(store) = store.as_deref_mut() {
-                            spill(
-                                store,
-                                part.iter_mut()
-                                    .filter_map(|r| r.as_mut().ok())
-                                    .filter_map(|l| Arc::get_mut(&mut l.article)),
-                            );
-                        }
-                        (part, store)
-                    }));
-                }
-                if let Some(h) = spilling {
-                    loaded.extend(join(h).0);
-                }
-            });
-        }
-        debug!(
-            files = to_load.len(),
-            ms = t_load.elapsed().as_millis() as u64,
-            "phase: load rss={}",
-            crate::serve::metrics::rss_mb()
-        );
+        let loaded = self.load_files(&to_load, fresh, now);
         let mut ready: Vec<Loaded> = Vec::new();
         for ((rel, st), result) in to_load.into_iter().zip(stamps).zip(loaded) {
             match result {
@@ -306,6 +215,122 @@ impl Engine {
             crate::serve::metrics::rss_mb()
         );
         changed
+    }
+
+    /// The touched files to read again, each with its stamp: those whose stamp changed (all
+    /// of them on an `initial` pass). A file that cannot be looked at is gone. On a `fresh`
+    /// start no file is looked at here: the loader's own look gives the stamp.
+    fn to_load(
+        &self,
+        touched: BTreeSet<String>,
+        gone: &mut BTreeSet<String>,
+        fresh: bool,
+        initial: bool,
+    ) -> (Vec<String>, Vec<Stamp>) {
+        let t_stat = Instant::now();
+        let mut to_load = Vec::new();
+        let mut stamps = Vec::new();
+        // Else one stat per file, spread over the cores (a rescan stats every file).
+        let candidates: Vec<String> = touched.into_iter().filter(|r| !gone.contains(r)).collect();
+        let root = self.root();
+        let stamped: Vec<Option<Stamp>> = candidates
+            .par_iter()
+            .with_min_len(256)
+            .map(|rel| {
+                if fresh {
+                    Some(Stamp::default())
+                } else {
+                    stamp(&root.join(rel))
+                }
+            })
+            .collect();
+        for (rel, st) in candidates.into_iter().zip(stamped) {
+            let Some(st) = st else {
+                gone.insert(rel);
+                continue;
+            };
+            if self.stamps.get(rel.as_str()) == Some(&st) && !initial {
+                continue;
+            }
+            to_load.push(rel);
+            stamps.push(st);
+        }
+        debug!(
+            files = to_load.len(),
+            ms = t_stat.elapsed().as_millis() as u64,
+            "phase: stat"
+        );
+        (to_load, stamps)
+    }
+
+    /// Reads and parses files on every core, in chunks, each chunk's packed bodies moved to
+    /// the page store (by a helper thread) while the next is parsed: the heap never holds
+    /// more than two chunks of bodies, and the cores never wait for the writes. Results keep
+    /// the order of `to_load`.
+    fn load_files(
+        &mut self,
+        to_load: &[String],
+        fresh: bool,
+        now: i64,
+    ) -> Vec<Result<Loaded, Skipped>> {
+        let t_load = Instant::now();
+        let mut loaded: Vec<Result<Loaded, Skipped>> = Vec::with_capacity(to_load.len());
+        {
+            let (loader, cfg, records) = (&self.loader, &*self.cfg, &self.records);
+            // The store is here or with the thread writing the previous chunk.
+            let mut idle = Some(&mut self.pages);
+            std::thread::scope(|s| {
+                let mut spilling = None;
+                for chunk in to_load.chunks(LOAD_CHUNK) {
+                    let part: Vec<Result<Loaded, Skipped>> = chunk
+                        .par_iter()
+                        .with_min_len(32)
+                        .map(|rel| {
+                            let (meta, doc) = if fresh {
+                                loader.load_with_meta(rel)
+                            } else {
+                                (None, loader.load(rel))
+                            };
+                            let mut l = prepare(doc?, records.get(rel.as_str()), cfg, now);
+                            if let Some(m) = &meta {
+                                l.stamp = stamp_of(m);
+                            }
+                            Ok(l)
+                        })
+                        .collect();
+                    let mut store = match spilling.take() {
+                        Some(h) => {
+                            let (done, back) = join(h);
+                            loaded.extend(done);
+                            back
+                        }
+                        None => idle.take(),
+                    };
+                    spilling = Some(s.spawn(move || {
+                        let mut part = part;
+                        if let Some(store) = store.as_deref_mut() {
+                            spill(
+                                store,
+                                part.iter_mut()
+                                    .filter_map(|r| r.as_mut().ok())
+                                    .filter_map(|l| Arc::get_mut(&mut l.article)),
+                            );
+                        }
+                        (part, store)
+                    }));
+                }
+                if let Some(h) = spilling {
+                    loaded.extend(join(h).0);
+                }
+            });
+        }
+        debug!(
+            files = to_load.len(),
+            ms = t_load.elapsed().as_millis() as u64,
+            "phase: load rss={}",
+            crate::serve::metrics::rss_mb()
+        );
+        loaded
     }
 
     /// Reads the state's records and the usable article-cache entries: those whose file was
