@@ -16,7 +16,7 @@ use crate::text;
 
 pub mod digest;
 mod packed;
-mod record;
+pub(crate) mod record;
 
 pub use packed::pack_article;
 pub use record::{apply_rules, Claim, DocKey, HeldSets, Holders, Known, Ledger, Outcome, Record};

@@ -253,27 +253,30 @@ pub fn tag_id(authority: &str, path: &str) -> String {
     out
 }
 
+/// For tests of the rules' callers: a ledger reading `rows` and collecting what it is
+/// given, as a store's map would take it.
+#[cfg(test)]
+pub(crate) struct TestLedger<'a> {
+    pub rows: &'a HashMap<String, Known>,
+    pub given: Vec<(String, Record)>,
+}
+
+#[cfg(test)]
+impl Ledger for TestLedger<'_> {
+    fn known(&mut self, path: &str) -> Option<Known> {
+        self.rows.get(path).cloned()
+    }
+    fn give(&mut self, path: &str, rec: Record) {
+        self.given.push((path.to_string(), rec));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn h(s: &str) -> blake3::Hash {
         blake3::hash(s.as_bytes())
-    }
-
-    /// A ledger reading `rows` and collecting what it is given.
-    struct Given<'a> {
-        rows: &'a HashMap<String, Known>,
-        records: Vec<(String, Record)>,
-    }
-
-    impl Ledger for Given<'_> {
-        fn known(&mut self, path: &str) -> Option<Known> {
-            self.rows.get(path).cloned()
-        }
-        fn give(&mut self, path: &str, rec: Record) {
-            self.records.push((path.to_string(), rec));
-        }
     }
 
     /// Records as a store keeps them: by path, with whether the file is there.
@@ -296,9 +299,9 @@ mod tests {
             let removed: Vec<String> = removes.iter().map(|p| p.to_string()).collect();
             let mut holders = HeldSets::of(self.rows.values().map(|k| &k.rec));
             let now = DateTime::from_timestamp(t, 0).unwrap();
-            let mut given = Given {
+            let mut given = TestLedger {
                 rows: &self.rows,
-                records: Vec::new(),
+                given: Vec::new(),
             };
             let Ok(out) = apply_rules(
                 &mut given,
@@ -308,7 +311,7 @@ mod tests {
                 now,
                 &mut holders,
             );
-            let records = given.records;
+            let records = given.given;
             for (old, _) in &out.moved {
                 self.rows.remove(old);
             }

@@ -515,22 +515,9 @@ mod tests {
     /// The store and the in-memory fallback (the same rules over a map, as the engine uses
     /// them while the store fails) give the same records, batch after batch, including in
     /// small batches (ids and slugs asked of SQLite) and big ones (read once).
-    struct MemoryLedger<'a> {
-        rows: &'a HashMap<String, Known>,
-        given: Vec<(String, Record)>,
-    }
-
-    impl Ledger for MemoryLedger<'_> {
-        fn known(&mut self, path: &str) -> Option<Known> {
-            self.rows.get(path).cloned()
-        }
-        fn give(&mut self, path: &str, rec: Record) {
-            self.given.push((path.to_string(), rec));
-        }
-    }
-
     #[test]
     fn the_store_and_memory_apply_the_same_record_rules() {
+        use crate::model::record::TestLedger;
         let many: Vec<(String, String)> = (0..600)
             .map(|i| (format!("bulk/{i:03}.md"), format!("content {i}")))
             .collect();
@@ -553,7 +540,7 @@ mod tests {
             (vec![doc("g.md", "Bulk title", "G")], vec!["bulk/000.md"]),
         ];
         let mut store = State::in_memory("example.com,2026").unwrap();
-        let mut memory: HashMap<String, Known> = HashMap::new();
+        let mut memory: std::collections::HashMap<String, Known> = Default::default();
         for (i, (upserts, removes)) in steps.iter().enumerate() {
             let now = t(100 * i as i64);
             let removes: Vec<String> = removes.iter().map(|s| s.to_string()).collect();
@@ -568,7 +555,7 @@ mod tests {
                 )
                 .unwrap();
             let mut holders = HeldSets::of(memory.values().map(|k| &k.rec));
-            let mut ledger = MemoryLedger {
+            let mut ledger = TestLedger {
                 rows: &memory,
                 given: Vec::new(),
             };
