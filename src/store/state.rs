@@ -207,6 +207,11 @@ impl State {
         Ok(out)
     }
 
+    /// The tag-URI authority new ids are made with.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
     /// Moves a record to a new path (a rename seen as such by the watcher).
     pub fn rename(&mut self, from: &str, to: &str) -> anyhow::Result<bool> {
         let tx = self.conn.transaction()?;

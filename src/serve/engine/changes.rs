@@ -4,6 +4,50 @@
 
 use super::*;
 
+/// What the engine has seen of the content dir.
+#[derive(Default)]
+pub(super) struct Seen {
+    /// Stamp of every candidate file as last read (articles and skipped ones).
+    pub(super) stamps: HashMap<Arc<str>, Stamp>,
+    /// Files a rescan found open for writing, and since when (see [`Engine::rescan_from`]).
+    held: HashMap<String, Instant>,
+    /// Skip messages already logged, so rescans do not repeat them.
+    logged: HashSet<(String, String)>,
+}
+
+impl Seen {
+    /// Logs and counts a skipped file, once per path and message.
+    pub(super) fn skipped(&mut self, s: &Skipped, metrics: &Metrics) {
+        if !self.logged.insert((s.path.clone(), s.message.clone())) {
+            return;
+        }
+        metrics.skipped(s.reason.as_str());
+        if s.reason.is_error() {
+            warn!(path = %s.path, reason = s.reason.as_str(), "{}", s.message);
+        } else {
+            debug!(path = %s.path, reason = s.reason.as_str(), "{}", s.message);
+        }
+    }
+
+    /// A file was read: its skip messages may be logged again should it go bad again.
+    pub(super) fn read(&mut self, path: &str) {
+        self.logged.retain(|(p, _)| p != path);
+    }
+
+    /// Of the files open for writing, those held for less than `hold` (the others are taken
+    /// as they are). Forgets files no longer open.
+    fn still_held(
+        &mut self,
+        mut writing: std::collections::HashSet<String>,
+        hold: Duration,
+    ) -> std::collections::HashSet<String> {
+        let now = Instant::now();
+        self.held.retain(|p, _| writing.contains(p));
+        writing.retain(|p| now.duration_since(*self.held.entry(p.clone()).or_insert(now)) < hold);
+        writing
+    }
+}
+
 impl Engine {
     /// Applies a batch of hints.
     pub fn apply_changes(&mut self, changes: Vec<Change>) {
@@ -52,7 +96,7 @@ impl Engine {
         let Some(rel) = self.rel(abs) else {
             return;
         };
-        let is_known = |p: &str| self.stamps.contains_key(p) || self.index.get(p).is_some();
+        let is_known = |p: &str| self.seen.stamps.contains_key(p) || self.index.get(p).is_some();
         // A symlink to a folder is never walked (as in the scan): `ln -s . mirror` or
         // `ln -s .. up` made while serving would index every article again.
         if is_dir_symlink(abs) {
@@ -116,7 +160,7 @@ impl Engine {
             }
             false
         };
-        for p in self.stamps.keys().chain(self.index.paths()) {
+        for p in self.seen.stamps.keys().chain(self.index.paths()) {
             if !work.found.contains(&p[..]) && under_a_dir(p) {
                 gone.insert(p.to_string());
             }
@@ -126,12 +170,13 @@ impl Engine {
 
     /// Moves an article's record to its new path so it keeps its id and dates.
     pub(super) fn rename(&mut self, from: &str, to: &str) -> Vec<Pair> {
-        let mut moves: Vec<(String, String)> = if self.records.contains_key(from) {
+        let mut moves: Vec<(String, String)> = if self.records.get(from).is_some() {
             // A file: nothing is under it (no pass over every record per rename).
             vec![(from.to_string(), to.to_string())]
         } else {
             let prefix = format!("{from}/");
             self.records
+                .by_path
                 .keys()
                 .filter(|p| p.starts_with(&prefix))
                 .map(|p| (p.to_string(), format!("{to}{}", &p[from.len()..])))
@@ -140,15 +185,9 @@ impl Engine {
         moves.sort();
         let mut changed = Vec::new();
         for (f, t) in moves {
-            if let Some(rec) = self.records.remove(f.as_str()) {
-                if let Err(e) = self.state.rename(&f, &t) {
-                    self.state_failed(&e);
-                    self.unsaved.insert(t.clone(), rec.clone());
-                }
-                self.records.insert(t.as_str().into(), rec);
-            }
-            self.stamps.remove(f.as_str());
-            self.cache_pending.push(cache::Op::Delete(f.clone()));
+            self.records.rename(&f, &t);
+            self.seen.stamps.remove(f.as_str());
+            self.cache.delete(f.clone());
             if let Some(old) = self.index.remove(&f) {
                 changed.push((Some(old), None));
             }
@@ -192,10 +231,11 @@ impl Engine {
             crate::serve::metrics::rss_mb()
         );
         for s in &scan.skipped {
-            self.log_skip(s);
+            self.seen.skipped(s, &self.metrics);
         }
         let present: HashSet<&str> = scan.files.iter().map(String::as_str).collect();
         let gone: BTreeSet<String> = self
+            .seen
             .stamps
             .keys()
             .chain(self.index.paths())
@@ -207,10 +247,8 @@ impl Engine {
         // it was until it is closed (the watcher then reports it, or the next scan takes it).
         // Not forever, though: like the watcher, after a while it is taken as it is.
         let hold = (self.cfg.watch.debounce * 20).max(Duration::from_secs(5));
-        let now = Instant::now();
-        let mut writing = crate::serve::watch::open_for_writing_under(self.root());
-        self.held.retain(|p, _| writing.contains(p));
-        writing.retain(|p| now.duration_since(*self.held.entry(p.clone()).or_insert(now)) < hold);
+        let writing = crate::serve::watch::open_for_writing_under(self.root());
+        let writing = self.seen.still_held(writing, hold);
         if !writing.is_empty() {
             debug!(files = writing.len(), "left alone while open for writing");
         }

@@ -5,18 +5,6 @@
 use super::*;
 
 impl Engine {
-    pub(super) fn log_skip(&mut self, s: &Skipped) {
-        if !self.logged.insert((s.path.clone(), s.message.clone())) {
-            return;
-        }
-        self.metrics.skipped(s.reason.as_str());
-        if s.reason.is_error() {
-            warn!(path = %s.path, reason = s.reason.as_str(), "{}", s.message);
-        } else {
-            debug!(path = %s.path, reason = s.reason.as_str(), "{}", s.message);
-        }
-    }
-
     /// Re-reads the touched files whose stamp changed, removes the gone ones, and updates
     /// the state and the index. Returns (old, new) for every article that changed.
     ///
@@ -31,7 +19,7 @@ impl Engine {
         pass: Pass,
     ) -> Vec<Pair> {
         let initial = pass.is_everything();
-        let mut preloaded = match pass {
+        let preloaded = match pass {
             Pass::Everything { preloaded } => preloaded,
             Pass::Changes => None,
         };
@@ -42,47 +30,89 @@ impl Engine {
             && matches!(&preloaded, Some(Ok(p)) if p.records.is_empty() && p.entries.is_empty());
         let (mut to_load, mut stamps) = self.to_load(touched, &mut gone, fresh, initial);
         let now = now_secs();
-        let mut cached: Vec<(String, Stamp, Arc<Article>)> = Vec::new();
-        // Files present at the last stop that this scan did not find.
-        let mut vanished: Vec<String> = Vec::new();
+        let mut start = Adopted::default();
         if initial && self.records.is_empty() {
-            let preloaded = preloaded.take().unwrap_or_else(|| self.preload());
-            match preloaded {
-                Ok(Preloaded {
-                    records,
-                    absent,
-                    entries,
-                }) => {
-                    // Usually every file present at the last stop is still there: counting
-                    // says so without looking each one up in the scan.
-                    let found = to_load
-                        .iter()
-                        .filter(|p| records.contains_key(p.as_str()) && !absent.contains(*p))
-                        .count();
-                    if found != records.len() - absent.len() {
-                        // `to_load` is every file scanned, in order (from a BTreeSet).
-                        debug_assert!(to_load.is_sorted());
-                        vanished = records
-                            .keys()
-                            .filter(|p| {
-                                !absent.contains(&p[..])
-                                    && to_load.binary_search_by(|s| s.as_str().cmp(p)).is_err()
-                            })
-                            .map(|p| p.to_string())
-                            .collect();
-                    }
-                    self.records = records;
-                    (to_load, stamps) = Self::take_cached(to_load, stamps, entries, &mut cached);
-                }
-                Err(e) => self.state_failed(&e),
-            }
+            start = self.adopt(preloaded, &mut to_load, &mut stamps);
         }
         let loaded = self.load_files(&to_load, fresh, now);
+        let ready = self.sort_loaded(to_load, stamps, loaded, fresh, &mut gone);
+        self.assign_records(&ready, &start, &gone, initial, now);
+        let mut changed = self.index_cached_and_gone(start.cached, &gone);
+        changed.extend(self.index_loaded(ready, now));
+        changed
+    }
+
+    /// A start with a state: takes the records read while the first scan ran (or reads them
+    /// now), finds the files present at the last stop that the scan did not find, and takes
+    /// the files the article cache has as they are now out of those to load.
+    fn adopt(
+        &mut self,
+        preloaded: Option<anyhow::Result<Preloaded>>,
+        to_load: &mut Vec<String>,
+        stamps: &mut Vec<Stamp>,
+    ) -> Adopted {
+        let preloaded = preloaded.unwrap_or_else(|| {
+            self.cache
+                .preload(self.records.state(), self.publisher.fingerprint())
+        });
+        let Preloaded {
+            records,
+            absent,
+            entries,
+        } = match preloaded {
+            Ok(p) => p,
+            Err(e) => {
+                self.records.failed(&e);
+                return Adopted::default();
+            }
+        };
+        let mut vanished = Vec::new();
+        // Usually every file present at the last stop is still there: counting says so
+        // without looking each one up in the scan.
+        let found = to_load
+            .iter()
+            .filter(|p| records.contains_key(p.as_str()) && !absent.contains(*p))
+            .count();
+        if found != records.len() - absent.len() {
+            // `to_load` is every file scanned, in order (from a BTreeSet).
+            debug_assert!(to_load.is_sorted());
+            vanished = records
+                .keys()
+                .filter(|p| {
+                    !absent.contains(&p[..])
+                        && to_load.binary_search_by(|s| s.as_str().cmp(p)).is_err()
+                })
+                .map(|p| p.to_string())
+                .collect();
+        }
+        self.records.by_path = records;
+        let mut cached = Vec::new();
+        let (rest, rest_stamps) = ArticleCache::take_cached(
+            std::mem::take(to_load),
+            std::mem::take(stamps),
+            entries,
+            &mut cached,
+        );
+        (*to_load, *stamps) = (rest, rest_stamps);
+        Adopted { cached, vanished }
+    }
+
+    /// Sorts the load results: parsed files ready for their record, and skipped ones
+    /// (logged once, their stamp kept so a rescan does not read them again, and gone from
+    /// the index). Forgets the stamps of gone files.
+    fn sort_loaded(
+        &mut self,
+        to_load: Vec<String>,
+        stamps: Vec<Stamp>,
+        loaded: Vec<Result<Loaded, Skipped>>,
+        fresh: bool,
+        gone: &mut BTreeSet<String>,
+    ) -> Vec<Loaded> {
         let mut ready: Vec<Loaded> = Vec::new();
         for ((rel, st), result) in to_load.into_iter().zip(stamps).zip(loaded) {
             match result {
                 Ok(mut l) => {
-                    self.logged.retain(|(p, _)| p != &rel);
+                    self.seen.read(&rel);
                     for w in &l.warnings {
                         warn!(path = %rel, "{w}");
                     }
@@ -100,74 +130,95 @@ impl Engine {
                     };
                     // (On a first start, a file gone since the scan is just gone.)
                     if st.is_some() {
-                        self.log_skip(&s);
+                        self.seen.skipped(&s, &self.metrics);
                     }
                     if let Some(st) = st.filter(|_| is_candidate_path(&rel)) {
-                        self.stamps.insert(rel.as_str().into(), st);
+                        self.seen.stamps.insert(rel.as_str().into(), st);
                     }
                     gone.insert(rel);
                 }
             }
         }
-        for rel in &gone {
+        for rel in gone.iter() {
             // A skipped file that is gone or still bad: forget its stamp only if gone.
             if self.index.get(rel).is_none() && !self.root().join(rel).exists() {
-                self.stamps.remove(rel.as_str());
+                self.seen.stamps.remove(rel.as_str());
             }
         }
+        ready
+    }
+
+    /// Gives every loaded file its record (see [`Records`]). With the article cache, most
+    /// files were not read: only the parsed ones and the vanished ones need the state (a
+    /// full sync would revisit every record); the cached ones' records are in memory.
+    fn assign_records(
+        &mut self,
+        ready: &[Loaded],
+        start: &Adopted,
+        gone: &BTreeSet<String>,
+        initial: bool,
+        now: i64,
+    ) {
+        let t_assign = Instant::now();
         let removes: Vec<String> = gone
             .iter()
-            .filter(|p| self.records.contains_key(p.as_str()) || self.index.get(p).is_some())
+            .filter(|p| self.records.get(p).is_some() || self.index.get(p).is_some())
             .cloned()
             .collect();
-        let t_assign = Instant::now();
         let keys: Vec<DocKey> = ready.iter().map(Loaded::key).collect();
-        // With the article cache, most files were not read: only the parsed ones and the
-        // vanished ones need the state (a full sync would revisit every record); the cached
-        // ones' records are the ones already in memory.
-        if initial && !cached.is_empty() {
-            self.assign(&keys, vanished, now, false);
-        } else if initial && self.records.is_empty() && self.unsaved.is_empty() {
-            // A first start (the state holds no record at all): nothing to look up, so the
-            // records are made in memory by the store's rules and written right after the
-            // first publish (`start`), not on the way to it (~0.8 s of SQLite at 100 000).
-            self.assign_in_memory(&keys, &removes, now, false);
-            self.first_records_unsaved = true;
+        if initial && !start.cached.is_empty() {
+            self.records
+                .assign(&keys, start.vanished.clone(), now, false);
+        } else if initial && self.records.nothing_recorded() {
+            self.records.assign_first(&keys, &removes, now);
         } else {
-            self.assign(&keys, removes, now, initial);
+            self.records.assign(&keys, removes, now, initial);
         }
-        drop(keys);
         debug!(
             ms = t_assign.elapsed().as_millis() as u64,
             "phase: state rss={}",
             crate::serve::metrics::rss_mb()
         );
-        let t_index = Instant::now();
+    }
+
+    /// Puts the articles the cache had into the index, and takes the gone paths out of it.
+    fn index_cached_and_gone(
+        &mut self,
+        cached: Vec<(String, Stamp, Arc<Article>)>,
+        gone: &BTreeSet<String>,
+    ) -> Vec<Pair> {
         let mut changed = Vec::new();
-        let mut cache_ops = Vec::new();
         let mut from_cache = Vec::with_capacity(cached.len());
         for (_, st, article) in cached {
             // The article's path string is its record's key (see `cache::Entry::adopt`).
-            self.stamps.insert(article.path.clone(), st);
+            self.seen.stamps.insert(article.path.clone(), st);
             from_cache.push(article);
         }
         for (path, w) in self.index.insert_all(from_cache) {
             warn!(path = %path, "{w}");
         }
-        for rel in &gone {
-            cache_ops.push(cache::Op::Delete(rel.clone()));
+        for rel in gone {
+            self.cache.delete(rel.clone());
             if let Some(old) = self.index.remove(rel) {
                 changed.push((Some(old), None));
             }
             if !self.root().join(rel).exists() {
-                self.stamps.remove(rel.as_str());
+                self.seen.stamps.remove(rel.as_str());
             }
         }
+        changed
+    }
+
+    /// Finishes the loaded articles with their records and puts them into the index. Cache
+    /// writes for them are made after publishing (see `publish`).
+    fn index_loaded(&mut self, mut ready: Vec<Loaded>, now: i64) -> Vec<Pair> {
+        let t_index = Instant::now();
         ready.sort_by(|a, b| a.article.path.cmp(&b.article.path));
+        let mut changed = Vec::new();
         if self.index.is_empty() {
             // A start: nothing to compare with, and the views are built in one pass. Articles
             // are finished on every core (their dates resolved in their zone).
-            let (records, cfg) = (&self.records, &*self.cfg);
+            let (records, cfg) = (&self.records.by_path, &*self.cfg);
             let finished: Vec<(Arc<str>, Stamp, Option<Arc<Article>>)> = ready
                 .into_par_iter()
                 .with_min_len(256)
@@ -178,7 +229,7 @@ impl Engine {
                 .collect();
             let mut articles = Vec::with_capacity(finished.len());
             for (key, stamp, article) in finished {
-                self.stamps.insert(key, stamp);
+                self.seen.stamps.insert(key, stamp);
                 articles.extend(article);
             }
             for (path, w) in self.index.insert_all(articles) {
@@ -189,11 +240,11 @@ impl Engine {
             ready = Vec::new();
         }
         for l in ready {
-            let Some((key, rec)) = self.records.get_key_value(&l.article.path) else {
-                self.stamps.insert(l.article.path.clone(), l.stamp);
+            let Some((key, rec)) = self.records.by_path.get_key_value(&l.article.path) else {
+                self.seen.stamps.insert(l.article.path.clone(), l.stamp);
                 continue;
             };
-            self.stamps.insert(key.clone(), l.stamp);
+            self.seen.stamps.insert(key.clone(), l.stamp);
             let path = l.article.path.clone();
             let article = finish(l, key, rec, &self.cfg, now);
             let before = self.index.get(&path).cloned();
@@ -207,8 +258,6 @@ impl Engine {
             changed.push((before, self.index.get(&path).cloned()));
             changed.extend(done.displaced.into_iter().map(|(b, a)| (Some(b), Some(a))));
         }
-        // Cache writes for the new articles are made after publishing (see `publish`).
-        self.cache_pending.extend(cache_ops);
         debug!(
             ms = t_index.elapsed().as_millis() as u64,
             "phase: index rss={}",
@@ -249,7 +298,7 @@ impl Engine {
                 gone.insert(rel);
                 continue;
             };
-            if self.stamps.get(rel.as_str()) == Some(&st) && !initial {
+            if self.seen.stamps.get(rel.as_str()) == Some(&st) && !initial {
                 continue;
             }
             to_load.push(rel);
@@ -276,9 +325,9 @@ impl Engine {
         let t_load = Instant::now();
         let mut loaded: Vec<Result<Loaded, Skipped>> = Vec::with_capacity(to_load.len());
         {
-            let (loader, cfg, records) = (&self.loader, &*self.cfg, &self.records);
+            let (loader, cfg, records) = (&self.loader, &*self.cfg, &self.records.by_path);
             // The store is here or with the thread writing the previous chunk.
-            let mut idle = Some(&mut self.pages);
+            let mut idle = Some(&mut self.cache.pages);
             std::thread::scope(|s| {
                 let mut spilling = None;
                 for chunk in to_load.chunks(LOAD_CHUNK) {
@@ -332,133 +381,15 @@ impl Engine {
         );
         loaded
     }
-
-    /// Reads the state's records and the usable article-cache entries: those whose file was
-    /// there at the last stop, whose page is in the page store, and that were made with the
-    /// record their path has (they then take the record's strings). Independent of the scan,
-    /// so a start does it while the first scan runs.
-    pub(super) fn preload(&self) -> anyhow::Result<Preloaded> {
-        let t_records = Instant::now();
-        let (records, absent) = self.state.all_records()?;
-        debug!(
-            records = records.len(),
-            ms = t_records.elapsed().as_millis() as u64,
-            "phase: records"
-        );
-        let t_cache = Instant::now();
-        let pages = &self.pages;
-        let keep = |path: &str, e: &mut cache::Entry| -> bool {
-            let (Some(store), Some((key, rec))) = (pages, records.get_key_value(path)) else {
-                return false;
-            };
-            let (offset, len) = e.page;
-            !absent.contains(path)
-                && Arc::get_mut(&mut e.article).is_some_and(|a| store.attach(a, offset, len))
-                && e.adopt(key, rec)
-        };
-        let entries = match self.state.load_cache(&self.fingerprint, &keep) {
-            Ok(e) => e,
-            Err(e) => {
-                warn!(
-                    error = format!("{e:#}"),
-                    "article cache unreadable; parsing every file"
-                );
-                HashMap::new()
-            }
-        };
-        debug!(
-            entries = entries.len(),
-            ms = t_cache.elapsed().as_millis() as u64,
-            "phase: cache rss={}",
-            crate::serve::metrics::rss_mb()
-        );
-        Ok(Preloaded {
-            records,
-            absent,
-            entries,
-        })
-    }
-
-    /// Splits the files to load into those the article cache has as they are now (same stamp,
-    /// same settings, same record) and those that must be parsed.
-    pub(super) fn take_cached(
-        to_load: Vec<String>,
-        stamps: Vec<Stamp>,
-        mut entries: HashMap<String, cache::Entry>,
-        cached: &mut Vec<(String, Stamp, Arc<Article>)>,
-    ) -> (Vec<String>, Vec<Stamp>) {
-        let mut rest = (Vec::new(), Vec::new());
-        for (rel, st) in to_load.into_iter().zip(stamps) {
-            match entries.remove(&rel).filter(|e| e.stamp == st) {
-                Some(e) => cached.push((rel, st, e.article)),
-                None => {
-                    rest.0.push(rel);
-                    rest.1.push(st);
-                }
-            }
-        }
-
-        debug!(
-            cached = cached.len(),
-            to_parse = rest.0.len(),
-            "article cache"
-        );
-        rest
-    }
 }
 
-/// The persistent page store when the article cache can point into it, else a private one
-/// (or none: pages then stay on the heap).
-pub(super) fn open_pages(dir: &Path, state: &State, persistent: bool) -> Option<PageStore> {
-    if persistent {
-        let recorded = state.meta("pages_token").ok().flatten();
-        let live = state.cache_page_bytes().unwrap_or(0);
-        // Start a new file when it is not the one the cache rows point into, or when more
-        // than half of it is dead (replaced pages): that start parses every file once.
-        let keep = |token: &str, len: u64| {
-            recorded.as_deref() == Some(token) && len <= 2 * live + (64 << 20)
-        };
-        match PageStore::open_persistent(dir, keep) {
-            Ok(mut store) => {
-                if recorded.as_deref() != Some(store.token()) {
-                    let saved = state
-                        .clear_cache()
-                        .and_then(|()| state.set_meta("pages_token", store.token()));
-                    if let Err(e) = saved {
-                        warn!(error = format!("{e:#}"), "cannot reset the article cache");
-                    }
-                }
-                if let Err(e) = store.map_existing() {
-                    warn!(error = %e, "cannot map the page store; parsing every file");
-                }
-                return Some(store);
-            }
-            Err(e) => warn!(
-                dir = %dir.display(),
-                error = %e,
-                "page store unusable; using a private one (restarts will parse every file)"
-            ),
-        }
-    }
-    PageStore::open_private(dir)
-        .map_err(|e| {
-            warn!(dir = %dir.display(), error = %e, "no page store; keeping article pages in memory")
-        })
-        .ok()
-}
-
-/// Moves articles' pages into the page store. If the store fails, it is dropped (pages
-/// already there stay mapped) and pages stay on the heap from then on.
-pub(super) fn spill<'a>(
-    store: &mut Option<PageStore>,
-    articles: impl Iterator<Item = &'a mut Article>,
-) {
-    if let Some(s) = store {
-        if let Err(e) = s.spill(articles) {
-            warn!(error = %e, "page store write failed; keeping article pages in memory from now on");
-            *store = None;
-        }
-    }
+/// What a start took from the state beside the files to load (see [`Engine::adopt`]).
+#[derive(Default)]
+struct Adopted {
+    /// Articles the cache has as their files are now: (path, stamp, article).
+    cached: Vec<(String, Stamp, Arc<Article>)>,
+    /// Files present at the last stop that the scan did not find.
+    vanished: Vec<String>,
 }
 
 /// A scoped thread's result; its panic goes on in the caller.

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -45,12 +45,16 @@ use crate::store::cache::{self, Stamp};
 use crate::store::pages::PageStore;
 use crate::store::state::{self, Batch, DocKey, State};
 
+mod article_cache;
 mod changes;
 mod load;
 mod publish;
 mod records;
 
-use load::*;
+use article_cache::*;
+use changes::Seen;
+use publish::Publisher;
+use records::Records;
 
 fn stamp(path: &Path) -> Option<Stamp> {
     Some(stamp_of(&std::fs::metadata(path).ok()?))
@@ -102,51 +106,22 @@ struct Preloaded {
     entries: HashMap<String, cache::Entry>,
 }
 
+/// The engine, by concern: the index it keeps, the records that give articles their ids,
+/// what it has seen on disk, the article cache, and the publisher that turns the index into
+/// snapshots.
 pub struct Engine {
     cfg: Arc<Config>,
     loader: Loader,
-    state: State,
     index: Index,
-    /// By path; the keys are the same strings as the articles' paths and the stamp map's
-    /// keys (one copy of each path, not three).
-    records: HashMap<Arc<str>, Record>,
-    /// Records the state store does not have yet: a first start's, written right after the
-    /// first publish, or those it failed to take, written back when it works again.
-    unsaved: HashMap<String, Record>,
-
-    /// Every record is a first start's, not written yet (see `apply`).
-    first_records_unsaved: bool,
-    /// Stamp of every candidate file as last read (articles and skipped ones).
-    stamps: HashMap<Arc<str>, Stamp>,
-    /// Files a rescan found open for writing, and since when (see `rescan`).
-    held: HashMap<String, Instant>,
-    /// Skip messages already logged, so rescans do not repeat them.
-    logged: HashSet<(String, String)>,
-    routes: Routes,
-    /// Article pages, by slug (served from the articles themselves).
-    articles_by_slug: ArticlePages,
-    /// Per feed/list route: ETag tag and Last-Modified (also kept in the state).
-    route_lm: HashMap<String, (String, i64)>,
-    /// When the settings that shape pages last changed: the least Last-Modified of a page.
-    config_epoch: i64,
-    /// Identifies the settings that shape articles and pages (see [`render_fingerprint`]).
-    fingerprint: Arc<str>,
-    /// Writes parsed articles to the article cache, off this thread.
-    cache: Option<cache::Writer>,
-    /// Cache writes waiting for the next publish (so they never compete with the work
-    /// that leads to it, the first start above all).
-    cache_pending: Vec<cache::Op>,
-    /// Where article pages live instead of the heap (None: no usable state dir).
-    pages: Option<PageStore>,
-    /// Feeds in the last snapshot (each format counted).
-    feeds: usize,
-    /// Rendered term feeds (shared by every snapshot's term-feed routes).
-    feed_cache: Arc<FeedCache>,
-    epoch: DateTime<FixedOffset>,
-    generation: u64,
-    last_change: i64,
+    /// Ids, slugs and first-seen times: the state store, and the map worked from.
+    records: Records,
+    /// Stamps of the files as last read, files held while written, skips logged.
+    seen: Seen,
+    /// Parsed articles kept across restarts, and the page store their bodies live in.
+    cache: ArticleCache,
+    /// What the last snapshot published; makes the next one.
+    publisher: Publisher,
     metrics: Arc<Metrics>,
-    tx: tokio::sync::watch::Sender<Option<Arc<Snapshot>>>,
 }
 
 fn now_secs() -> i64 {
@@ -157,72 +132,26 @@ fn utc(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(secs, 0).single().unwrap_or_default()
 }
 
-/// Opens the state store; if that fails, herald still serves, from memory.
-fn open_state(cfg: &Config, metrics: &Metrics) -> State {
-    match State::open(&cfg.state_file(), &cfg.site.tag_authority) {
-        Ok(s) => s,
-        Err(e) => {
-            metrics.state_errors.fetch_add(1, Relaxed);
-            error!(
-                error = format!("{e:#}"),
-                "STATE STORE UNAVAILABLE: serving from memory; ids of new articles will not survive a restart"
-            );
-            State::in_memory(&cfg.site.tag_authority)
-                .expect("an in-memory SQLite database always opens")
-        }
-    }
-}
-
 impl Engine {
     pub fn new(
         cfg: Arc<Config>,
         metrics: Arc<Metrics>,
         tx: tokio::sync::watch::Sender<Option<Arc<Snapshot>>>,
     ) -> Engine {
-        let state = open_state(&cfg, &metrics);
-        let now = now_secs();
-        let epoch = crate::site_epoch(&state, utc(now)).unwrap_or_else(|_| utc(now).fixed_offset());
-        let route_lm = state.load_routes().unwrap_or_default();
-        let fingerprint: Arc<str> = render_fingerprint(&cfg).into();
-        let config_epoch = state.config_epoch(&fingerprint, now).unwrap_or(now);
-        // The cache lives in the state file; with no state file there is nothing to cache in.
-        let cache = cfg
-            .state_file()
-            .exists()
-            .then(|| cache::Writer::start(&cfg.state_file()));
-        let pages = cfg
-            .state_file()
-            .parent()
-            .and_then(|dir| open_pages(dir, &state, cache.is_some()));
+        let records = Records::open(&cfg, metrics.clone());
+        let cache = ArticleCache::open(&cfg, records.state());
         let feed_cache = Arc::new(FeedCache::new(cfg.server.feed_cache_bytes, metrics.clone()));
+        let publisher = Publisher::new(records.state(), &cfg, feed_cache, tx, now_secs());
         metrics.know_skip_reasons(content::SkipReason::ALL.map(content::SkipReason::as_str));
         Engine {
             loader: Loader::new(&cfg),
             cfg,
-            state,
             index: Index::new(),
-            records: HashMap::new(),
-            unsaved: HashMap::new(),
-
-            first_records_unsaved: false,
-            stamps: HashMap::new(),
-            logged: HashSet::new(),
-            held: HashMap::new(),
-            routes: Routes::new(),
-            articles_by_slug: ArticlePages::new(),
-            route_lm,
-            config_epoch,
-            fingerprint,
+            records,
+            seen: Seen::default(),
             cache,
-            cache_pending: Vec::new(),
-            pages,
-            feeds: 0,
-            feed_cache,
-            epoch,
-            generation: 0,
-            last_change: now,
+            publisher,
             metrics,
-            tx,
         }
     }
 
@@ -235,7 +164,9 @@ impl Engine {
             let scan = std::thread::Builder::new()
                 .name("herald-scan".into())
                 .spawn_scoped(s, || content::scan(&root));
-            let preloaded = self.preload();
+            let preloaded = self
+                .cache
+                .preload(self.records.state(), self.publisher.fingerprint());
             let scan = match scan {
                 Ok(handle) => handle
                     .join()
@@ -254,7 +185,7 @@ impl Engine {
         // Serving has begun: now the first start's records go to the state store. (Should
         // herald die before this commits, the next start is a first start again and gives
         // every article the same id and slug: both follow from the paths and titles alone.)
-        self.save_unsaved();
+        self.records.save_unsaved();
     }
 
     /// Applies messages until told to stop. Pings the systemd watchdog from this loop, so a
@@ -313,24 +244,19 @@ impl Engine {
     /// Applies a new config (RELOADING=1 was sent by whoever received SIGHUP).
     fn reload(&mut self, cfg: Config) {
         let old = std::mem::replace(&mut self.cfg, Arc::new(cfg));
-        if old.state_file() != self.cfg.state_file()
-            || old.site.tag_authority != self.cfg.site.tag_authority
-        {
-            self.state = open_state(&self.cfg, &self.metrics);
-            self.route_lm = self.state.load_routes().unwrap_or_default();
-            self.records.clear();
+        let new_state = old.state_file() != self.cfg.state_file()
+            || old.site.tag_authority != self.cfg.site.tag_authority;
+        if new_state {
+            self.records = Records::open(&self.cfg, self.metrics.clone());
         }
         if old.server.listen != self.cfg.server.listen {
             warn!("server.listen changed: new addresses take effect after a restart");
         }
         self.loader = Loader::new(&self.cfg);
-        self.fingerprint = render_fingerprint(&self.cfg).into();
-        self.config_epoch = self
-            .state
-            .config_epoch(&self.fingerprint, now_secs())
-            .unwrap_or_else(|_| now_secs());
+        self.publisher
+            .reconfigure(&self.cfg, self.records.state(), new_state, now_secs());
         // Parse settings may have changed: read everything again, render everything.
-        self.stamps.clear();
+        self.seen.stamps.clear();
         self.index = Index::new();
         self.rescan(Pass::Everything { preloaded: None });
         info!(config = %self.cfg.file_display(), "config reloaded");
@@ -351,8 +277,8 @@ impl Engine {
         format!(
             "{} articles, {} feeds, last change {}",
             self.index.len(),
-            self.feeds,
-            crate::dates::rfc3339(utc(self.last_change).fixed_offset())
+            self.publisher.feeds(),
+            crate::dates::rfc3339(utc(self.publisher.last_change()).fixed_offset())
         )
     }
 }

@@ -1,108 +1,120 @@
-//! Publishing: the routes a change touched are rendered (term feeds as digests, made on
-//! request), their Last-Modified settled ([`next_last_modified`]), and a new snapshot sent.
+//! Publishing: the [`Publisher`] holds what the last snapshot published (routes, article
+//! pages, per-route Last-Modified, generation) and makes the next one from the index and the
+//! config alone: the routes a change touched are rendered (term feeds as digests, made on
+//! request), their Last-Modified settled ([`next_last_modified`]), and the snapshot sent.
 
 use super::*;
 use crate::render::FeedSpec;
 
-impl Engine {
-    /// A rendered body as served: a large one in a mapped file in the state dir, so it is
-    /// sent with `sendfile` (see [`crate::serve::zerocopy`]); else, or when the dir takes no file,
-    /// on the heap.
-    pub(super) fn body_bytes(&self, body: Vec<u8>) -> bytes::Bytes {
-        if body.len() >= crate::serve::zerocopy::MIN_LEN {
-            match crate::serve::zerocopy::file_backed(&self.cfg.state_dir, &body) {
-                Ok(b) => return b,
-                Err(e) => debug!(error = %e, "large body kept on the heap"),
-            }
+/// What the last snapshot published, and what the next one is compared with.
+pub(super) struct Publisher {
+    /// Feeds and lists by route, as last published.
+    routes: Routes,
+    /// Article pages, by slug (served from the articles themselves).
+    articles_by_slug: ArticlePages,
+    /// Per feed/list route: ETag tag and Last-Modified (also kept in the state).
+    route_lm: HashMap<String, (String, i64)>,
+    /// Identifies the settings that shape articles and pages (see [`render_fingerprint`]).
+    fingerprint: Arc<str>,
+    /// When those settings last changed: the least Last-Modified of a page.
+    config_epoch: i64,
+    /// When the site was first served: the date of a feed with no entries.
+    epoch: DateTime<FixedOffset>,
+    /// Rendered term feeds and article pages (shared by every snapshot).
+    feed_cache: Arc<FeedCache>,
+    generation: u64,
+    /// When content last changed (Unix seconds).
+    last_change: i64,
+    /// Feeds in the last snapshot (each format counted).
+    feeds: usize,
+    tx: tokio::sync::watch::Sender<Option<Arc<Snapshot>>>,
+}
+
+/// What a publish leaves to its caller.
+pub(super) struct Published {
+    /// New Last-Modified values to keep in the state: (route, tag, seconds).
+    pub(super) lm_updates: Vec<(String, String, i64)>,
+    /// Routes and article pages given a new representation.
+    pub(super) rebuilt: usize,
+}
+
+impl Publisher {
+    pub(super) fn new(
+        state: &State,
+        cfg: &Config,
+        feed_cache: Arc<FeedCache>,
+        tx: tokio::sync::watch::Sender<Option<Arc<Snapshot>>>,
+        now: i64,
+    ) -> Publisher {
+        let epoch = crate::site_epoch(state, utc(now)).unwrap_or_else(|_| utc(now).fixed_offset());
+        let fingerprint: Arc<str> = render_fingerprint(cfg).into();
+        let config_epoch = state.config_epoch(&fingerprint, now).unwrap_or(now);
+        Publisher {
+            routes: Routes::new(),
+            articles_by_slug: ArticlePages::new(),
+            route_lm: state.load_routes().unwrap_or_default(),
+            fingerprint,
+            config_epoch,
+            epoch,
+            feed_cache,
+            generation: 0,
+            last_change: now,
+            feeds: 0,
+            tx,
         }
-        crate::serve::coding::exact(body)
     }
 
-    /// The cache write for an article now in the index, with its file's stamp.
-    pub(super) fn cache_put(
-        &self,
-        path: &str,
-        article: Option<&Arc<Article>>,
-    ) -> Option<cache::Op> {
-        Some(cache::Op::Put {
-            stamp: *self.stamps.get(path)?,
-            fingerprint: self.fingerprint.clone(),
-            article: article?.clone(),
-        })
+    /// New settings: pages made from now on carry their fingerprint, and date from when
+    /// the state first saw it at the least. `new_state`: the state store was opened anew
+    /// (it keeps its own Last-Modified per route).
+    pub(super) fn reconfigure(&mut self, cfg: &Config, state: &State, new_state: bool, now: i64) {
+        if new_state {
+            self.route_lm = state.load_routes().unwrap_or_default();
+        }
+        self.fingerprint = render_fingerprint(cfg).into();
+        self.config_epoch = state.config_epoch(&self.fingerprint, now).unwrap_or(now);
     }
 
-    pub(super) fn flush_cache(&mut self) {
-        let ops = std::mem::take(&mut self.cache_pending);
-        if let (Some(c), false) = (&self.cache, ops.is_empty()) {
-            c.send(ops);
-        }
+    pub(super) fn fingerprint(&self) -> &Arc<str> {
+        &self.fingerprint
     }
 
-    /// Renders what `changed` affects (everything when `full`) and publishes a new snapshot.
-    pub(super) fn publish(&mut self, changed: Vec<Pair>, full: bool, started: Instant) {
-        if !full && changed.is_empty() && self.generation > 0 {
-            self.flush_cache();
-            return;
-        }
-        let now = now_secs();
-        let cfg = self.cfg.clone();
+    pub(super) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub(super) fn last_change(&self) -> i64 {
+        self.last_change
+    }
+
+    pub(super) fn feeds(&self) -> usize {
+        self.feeds
+    }
+
+    /// Renders what `changed` affects (everything when `full`) and publishes a new snapshot:
+    /// render, settle, article pages, send, warm.
+    pub(super) fn publish(
+        &mut self,
+        index: &Index,
+        cfg: &Arc<Config>,
+        changed: &[Pair],
+        full: bool,
+        now: i64,
+    ) -> Published {
         let t_render = Instant::now();
-        let views = self.index.views(cfg.feed.entries);
-        let specs = render::feed_specs(&views, &cfg, self.epoch);
-        let affected = affected_feeds(&changed);
-        let removed = removed_routes(&affected, &specs);
-        let feeds = specs.len() * render::FEED_FORMATS.len();
-        // The pages listing every feed (long with many terms) beside the main feeds.
-        let (mut pages, main_pages) = rayon::join(
-            || {
-                let mut pages = Pages::new();
-                render::render_front(&views, &specs, &cfg, self.epoch, &mut pages);
-                pages
-            },
-            || {
-                let mut pages = Pages::new();
-                for spec in specs.iter().filter(|spec| spec.key == "feed") {
-                    render::render_feed(spec, &cfg, &mut pages);
-                }
-                pages
-            },
-        );
-        pages.extend(main_pages);
-        let terms: Vec<_> = specs
-            .into_iter()
-            .filter(|spec| spec.key != "feed" && (full || affected.contains(&spec.key)))
-            .collect();
-        let lazy = self.term_feeds(terms, &cfg);
-        // Article pages are already rendered and packed: only the set of articles changes.
-        let mut articles_by_slug = if full {
-            ArticlePages::new()
-        } else {
-            let mut set = self.articles_by_slug.clone();
-            for o in changed.iter().filter_map(|(o, _)| o.as_ref()) {
-                set.remove(&*o.slug);
-            }
-            set
-        };
+        let Rendering {
+            prepared,
+            removed,
+            feeds,
+        } = self.render(index, cfg, changed, full);
         debug!(
-            pages = pages.len(),
+            routes = prepared.len(),
             ms = t_render.elapsed().as_millis() as u64,
             "phase: render rss={}",
             crate::serve::metrics::rss_mb()
         );
         let t_prep = Instant::now();
-
-        let mut prepared: Vec<Prepared> = pages
-            .into_par_iter()
-            .map(|(path, page)| Prepared {
-                route: format!("/{path}"),
-                kind: page.kind,
-                tag: body_tag(&page.body),
-                body: Body::Rendered(page.body),
-                updated: page.updated.map(|u| u.timestamp()),
-            })
-            .collect();
-        prepared.extend(lazy);
-        let mut routes: Routes = if full {
+        let mut routes = if full {
             Routes::new()
         } else {
             self.routes.clone()
@@ -114,37 +126,110 @@ impl Engine {
             warm,
             prewarm,
             lm_updates,
-            mut rebuilt,
-        } = self.settle(prepared, &mut routes, now, &cfg);
-        let mut article_pages: Vec<&Arc<Article>> = Vec::new();
-        if full {
-            article_pages.extend(self.index.articles());
-        } else {
-            article_pages.extend(changed.iter().filter_map(|(_, n)| n.as_ref()));
-        }
-        for a in article_pages {
-            // Every article reaching the index was packed when it was loaded.
-            debug_assert!(matches!(a.content, Content::Packed { .. }));
-            articles_by_slug.insert(BySlug(a.clone()), ());
-            rebuilt += 1;
-        }
+            rebuilt,
+        } = self.settle(prepared, &mut routes, now, cfg);
+        let (articles_by_slug, pages) = self.article_pages(index, changed, full);
         debug!(
             ms = t_prep.elapsed().as_millis() as u64,
             "phase: routes rss={}",
             crate::serve::metrics::rss_mb()
         );
-        if !lm_updates.is_empty() {
-            if let Err(e) = self.state.save_routes(&lm_updates) {
-                self.state_failed(&e);
-            }
-        }
         if !changed.is_empty() || self.generation == 0 {
             self.last_change = now;
         }
         self.routes = routes;
         self.articles_by_slug = articles_by_slug;
-        self.generation += 1;
         self.feeds = feeds;
+        self.send(cfg, index.len());
+        // Compress what readers poll (feeds, index, OPML) now, in the background; then render
+        // the most popular of the changed term feeds into their cache.
+        let (feed_cache, generation) = (self.feed_cache.clone(), self.generation);
+        feed_cache.published(generation);
+        rayon::spawn(move || {
+            warm.iter().for_each(|r| r.warm());
+            feed_cache::prewarm(prewarm, &feed_cache, generation);
+        });
+        Published {
+            lm_updates,
+            rebuilt: rebuilt + pages,
+        }
+    }
+
+    /// Renders the routes a change touches: the lists (index, OPML: long with many terms)
+    /// beside the main feeds, and the affected term feeds as digests. Also says which
+    /// routes are gone (a term no article has any more) and how many feeds there are.
+    fn render(&self, index: &Index, cfg: &Arc<Config>, changed: &[Pair], full: bool) -> Rendering {
+        let views = index.views(cfg.feed.entries);
+        let specs = render::feed_specs(&views, cfg, self.epoch);
+        let affected = affected_feeds(changed);
+        let removed = removed_routes(&affected, &specs);
+        let feeds = specs.len() * render::FEED_FORMATS.len();
+        let (mut pages, main_pages) = rayon::join(
+            || {
+                let mut pages = Pages::new();
+                render::render_front(&views, &specs, cfg, self.epoch, &mut pages);
+                pages
+            },
+            || {
+                let mut pages = Pages::new();
+                for spec in specs.iter().filter(|spec| spec.key == "feed") {
+                    render::render_feed(spec, cfg, &mut pages);
+                }
+                pages
+            },
+        );
+        pages.extend(main_pages);
+        let terms: Vec<_> = specs
+            .into_iter()
+            .filter(|spec| spec.key != "feed" && (full || affected.contains(&spec.key)))
+            .collect();
+        let lazy = self.term_feeds(terms, cfg);
+        let mut prepared: Vec<Prepared> = pages
+            .into_par_iter()
+            .map(|(path, page)| Prepared {
+                route: format!("/{path}"),
+                kind: page.kind,
+                tag: body_tag(&page.body),
+                body: Body::Rendered(page.body),
+                updated: page.updated.map(|u| u.timestamp()),
+            })
+            .collect();
+        prepared.extend(lazy);
+        Rendering {
+            prepared,
+            removed,
+            feeds,
+        }
+    }
+
+    /// The set of article pages after `changed` (every article when `full`), and how many
+    /// pages are new. Pages are already rendered and packed: only the set changes.
+    fn article_pages(&self, index: &Index, changed: &[Pair], full: bool) -> (ArticlePages, usize) {
+        let mut set = if full {
+            ArticlePages::new()
+        } else {
+            let mut set = self.articles_by_slug.clone();
+            for o in changed.iter().filter_map(|(o, _)| o.as_ref()) {
+                set.remove(&*o.slug);
+            }
+            set
+        };
+        let new: Vec<&Arc<Article>> = if full {
+            index.articles().collect()
+        } else {
+            changed.iter().filter_map(|(_, n)| n.as_ref()).collect()
+        };
+        for a in &new {
+            // Every article reaching the index was packed when it was loaded.
+            debug_assert!(matches!(a.content, Content::Packed { .. }));
+            set.insert(BySlug((*a).clone()), ());
+        }
+        (set, new.len())
+    }
+
+    /// Sends the next snapshot to the HTTP side.
+    fn send(&mut self, cfg: &Arc<Config>, articles: usize) {
+        self.generation += 1;
         let snapshot = Snapshot {
             routes: self.routes.clone(),
             articles_by_slug: self.articles_by_slug.clone(),
@@ -155,50 +240,12 @@ impl Engine {
             })),
             config_epoch: self.config_epoch,
             generation: self.generation,
-            articles: self.index.len(),
-            feeds,
+            articles,
+            feeds: self.feeds,
             cache_control: Snapshot::cache_control(cfg.server.max_age),
             last_change: self.last_change,
         };
         self.tx.send_replace(Some(Arc::new(snapshot)));
-        // The article cache learns of every new or changed article; made only now, when
-        // rendering's transient memory is free again (a first start queues 100 000).
-        let puts: Vec<cache::Op> = changed
-            .iter()
-            .filter_map(|(_, new)| new.as_ref())
-            .filter_map(|a| self.cache_put(&a.path, Some(a)))
-            .collect();
-        self.cache_pending.extend(puts);
-        self.flush_cache();
-        // Compress what readers poll (feeds, index, OPML) now, in the background; then render
-        // the most popular of the changed term feeds into their cache.
-        let (feed_cache, generation) = (self.feed_cache.clone(), self.generation);
-        feed_cache.published(generation);
-        rayon::spawn(move || {
-            warm.iter().for_each(|r| r.warm());
-            feed_cache::prewarm(prewarm, &feed_cache, generation);
-        });
-        let took = started.elapsed();
-        self.metrics.rebuild(took);
-        self.metrics
-            .articles
-            .store(self.index.len() as u64, Relaxed);
-        self.metrics.feeds.store(feeds as u64, Relaxed);
-        let store = self.pages.as_ref().map_or(0, PageStore::len);
-        self.metrics.page_store_bytes.store(store, Relaxed);
-        self.metrics.last_change.store(self.last_change, Relaxed);
-        info!(
-            generation = self.generation,
-            articles = self.index.len(),
-            changed = changed.len(),
-            routes_rendered = rebuilt,
-            ms = took.as_millis() as u64,
-            "published"
-        );
-        // The first STATUS= goes out with READY=1, from the caller.
-        if self.generation > 1 {
-            systemd::status(&self.status());
-        }
     }
 
     /// The affected term feeds, published unrendered: per format a digest of everything the
@@ -262,7 +309,7 @@ impl Engine {
             let self_url = kind.is_feed().then(|| cfg.url(&route));
             let rendered = match body {
                 Body::Rendered(body) => {
-                    let body = self.body_bytes(body);
+                    let body = body_bytes(&cfg.state_dir, body);
                     let r = Arc::new(Rendered::from_bytes(kind, body, tag, lm, self_url));
                     warm.push(r.clone());
                     r
@@ -286,6 +333,79 @@ impl Engine {
             rebuilt,
         }
     }
+}
+
+impl Engine {
+    /// Publishes what `changed` affects (everything when `full`), then keeps the new
+    /// Last-Modified values, queues the article cache's writes and reports.
+    pub(super) fn publish(&mut self, changed: Vec<Pair>, full: bool, started: Instant) {
+        if !full && changed.is_empty() && self.publisher.generation() > 0 {
+            self.cache.flush();
+            return;
+        }
+        let published = self
+            .publisher
+            .publish(&self.index, &self.cfg, &changed, full, now_secs());
+        self.records.save_routes(&published.lm_updates);
+        // The article cache learns of every new or changed article; made only now, when
+        // rendering's transient memory is free again (a first start queues 100 000).
+        let new = changed.iter().filter_map(|(_, new)| new.as_ref());
+        let fingerprint = self.publisher.fingerprint();
+        self.cache.put(new, &self.seen.stamps, fingerprint);
+        self.cache.flush();
+        self.report(started, changed.len(), published.rebuilt);
+    }
+
+    /// Metrics, the log line and systemd's status after a publish.
+    fn report(&self, started: Instant, changed: usize, rebuilt: usize) {
+        let took = started.elapsed();
+        let (generation, feeds) = (self.publisher.generation(), self.publisher.feeds());
+        self.metrics.rebuild(took);
+        self.metrics
+            .articles
+            .store(self.index.len() as u64, Relaxed);
+        self.metrics.feeds.store(feeds as u64, Relaxed);
+        self.metrics
+            .page_store_bytes
+            .store(self.cache.page_store_len(), Relaxed);
+        self.metrics
+            .last_change
+            .store(self.publisher.last_change(), Relaxed);
+        info!(
+            generation,
+            articles = self.index.len(),
+            changed,
+            routes_rendered = rebuilt,
+            ms = took.as_millis() as u64,
+            "published"
+        );
+        // The first STATUS= goes out with READY=1, from the caller.
+        if generation > 1 {
+            systemd::status(&self.status());
+        }
+    }
+}
+
+/// A rendered body as served: a large one in a mapped file in the state dir, so it is sent
+/// with `sendfile` (see [`crate::serve::zerocopy`]); else, or when the dir takes no file, on
+/// the heap.
+fn body_bytes(state_dir: &Path, body: Vec<u8>) -> bytes::Bytes {
+    if body.len() >= crate::serve::zerocopy::MIN_LEN {
+        match crate::serve::zerocopy::file_backed(state_dir, &body) {
+            Ok(b) => return b,
+            Err(e) => debug!(error = %e, "large body kept on the heap"),
+        }
+    }
+    crate::serve::coding::exact(body)
+}
+
+/// What [`Publisher::render`] made.
+struct Rendering {
+    prepared: Vec<Prepared>,
+    /// Routes of term feeds whose term is gone.
+    removed: Vec<String>,
+    /// Feeds in the snapshot (each format counted).
+    feeds: usize,
 }
 
 /// The feeds a batch of changed articles touches: the main feed and the feed of every
@@ -315,7 +435,7 @@ fn removed_routes(affected: &HashSet<String>, specs: &[FeedSpec]) -> Vec<String>
     removed
 }
 
-/// What [`Engine::settle`] leaves for after publishing.
+/// What [`Publisher::settle`] leaves for after publishing.
 pub(super) struct Settled {
     /// Representations to compress in the background.
     warm: Vec<Arc<Rendered>>,
