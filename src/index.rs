@@ -420,7 +420,7 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::tests::article;
+    use crate::model::fixtures::article;
 
     #[test]
     fn views_stay_ordered_through_changes() {

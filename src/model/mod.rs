@@ -1,5 +1,7 @@
 //! The finished entry: a [`Document`] joined with what the state store remembers about it
-//! (id, slug, first-seen time, last content change). Plain data, no I/O.
+//! (id, slug, first-seen time, last content change). Plain data; the one read is a packed
+//! article's bytes from where its store put them ([`Stored::read`]). Imports neither the
+//! store nor the renderers.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -15,10 +17,12 @@ use crate::dates;
 use crate::text;
 
 pub mod digest;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod packed;
 pub(crate) mod record;
 
-pub use packed::pack_article;
+pub use packed::{pack_article, Stored};
 pub use record::{apply_rules, Claim, DocKey, HeldSets, Holders, Known, Ledger, Outcome, Record};
 pub use record::{slug_base, tag_id};
 
@@ -225,7 +229,7 @@ pub enum Content {
         /// Bytes of body HTML at the start of the unpacked blob; the summary follows.
         body_len: u32,
         /// Where `blob` is in the page store, when it is there (then `blob` is mapped).
-        stored: Option<crate::store::pages::Stored>,
+        stored: Option<Stored>,
     },
 }
 

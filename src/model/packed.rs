@@ -1,7 +1,52 @@
 //! Packed bodies: an article keeps its body and summary as one lz4 block, in memory until
-//! the page store takes it (see `store::pages`). Plain data and CPU work, no I/O.
+//! the page store takes it (see `store::pages`), then mapped from the store's file, which
+//! [`Stored`] names. CPU work; the one read is [`Stored::read`], a `pread` of bytes the
+//! store put there.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use bytes::Bytes;
+
+/// Where a packed blob is in the page store's file (which `store::pages` writes and maps).
+#[derive(Debug, Clone)]
+pub struct Stored {
+    file: Arc<File>,
+    offset: u64,
+    /// In the persistent file (so the article cache may point to it).
+    persistent: bool,
+}
+
+impl Stored {
+    pub fn new(file: Arc<File>, offset: u64, persistent: bool) -> Stored {
+        Stored {
+            file,
+            offset,
+            persistent,
+        }
+    }
+
+    /// Reads the blob (`len` bytes) with `pread`, without touching its mapping: the kernel
+    /// maps pages around every touched one, so reading 2 000 feed entries through the mapping
+    /// would make most of the store resident.
+    pub fn read(&self, len: usize) -> io::Result<Bytes> {
+        let mut buf = vec![0; len];
+        self.file.read_exact_at(&mut buf, self.offset)?;
+        Ok(Bytes::from(buf))
+    }
+
+    /// The offset in the persistent file, if the blob is there.
+    pub fn persistent_offset(&self) -> Option<u64> {
+        self.persistent.then_some(self.offset)
+    }
+
+    /// Makes what was written to the store durable (before the cache points to it).
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}
 
 use super::{Article, Content, PageTag};
 

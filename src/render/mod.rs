@@ -383,32 +383,9 @@ pub fn feed_specs<'a>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::{Person, Term};
+    use crate::model::Term;
 
-    pub fn article(path: &str, title: &str, day: u32) -> Article {
-        let d = DateTime::parse_from_rfc3339(&format!("2015-12-{day:02}T08:00:00+00:00")).unwrap();
-        Article {
-            path: path.into(),
-            id: format!("tag:example.org,2026:{path}").into(),
-            state_id: format!("tag:example.org,2026:{path}").into(),
-            slug: path.replace('.', "-").into(),
-            title: title.into(),
-            published: d,
-            updated: d,
-            authors: vec![
-                Person::parse("Jane <jane@example.org>"),
-                Person::parse("Li Wei"),
-            ],
-            summary: "Summary.".into(),
-            content: crate::model::Content::Html(
-                "<p>Body &amp; <b>bold</b> ]]&gt; ]]> end</p>".into(),
-            ),
-            categories: vec![Term::shared("Industry trends")],
-            tags: vec![Term::shared("新闻"), Term::shared("cyber")],
-            link: None,
-            hash: blake3::hash(b"h"),
-        }
-    }
+    pub use crate::model::fixtures::article;
 
     pub fn config() -> Config {
         Config::from_toml(

@@ -205,7 +205,7 @@ mod tests {
     }
 
     fn term_feed(total: usize, name: &str, cache: &Arc<FeedCache>) -> Arc<Warm> {
-        let a = crate::render::tests::article(&format!("{name}.txt"), name, 1);
+        let a = crate::model::fixtures::article(&format!("{name}.txt"), name, 1);
         let spec = FeedSpec {
             dir: format!("tags/{name}/"),
             key: format!("tags/{name}"),

@@ -387,7 +387,7 @@ mod tests {
     #[test]
     fn packed_articles_keep_their_body_and_make_their_page() {
         let cfg = crate::render::tests::config();
-        let a = crate::render::tests::article("a.txt", "Title", 3);
+        let a = crate::model::fixtures::article("a.txt", "Title", 3);
         let plain_page = render::article_page(&a, &cfg).body;
         let body = a.content_html().into_owned();
         let packed = Arc::new(pack_article(a));
@@ -398,7 +398,7 @@ mod tests {
             "Plain.",
             r#"<b>&amp; "quoted" 'it's' &#39; 5 > 4 — é</b>"#,
         ] {
-            let mut a = crate::render::tests::article("s.txt", "Title", 1);
+            let mut a = crate::model::fixtures::article("s.txt", "Title", 1);
             a.summary = summary.to_string();
             let packed = pack_article(a);
             assert!(packed.summary.is_empty());
@@ -440,7 +440,7 @@ mod tests {
 
     #[test]
     fn a_damaged_blob_unpacks_to_nothing_not_to_a_huge_allocation() {
-        let mut a = pack_article(crate::render::tests::article("a.txt", "Title", 3));
+        let mut a = pack_article(crate::model::fixtures::article("a.txt", "Title", 3));
         let Content::Packed { blob, .. } = &mut a.content else {
             unreachable!()
         };

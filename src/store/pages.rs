@@ -27,42 +27,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::model::{Article, Content};
+use crate::model::{Article, Content, Stored};
 
 /// Mapping offsets must be multiples of the page size; 64 KiB covers every Linux platform.
 /// The header takes the first block.
 const ALIGN: u64 = 64 * 1024;
 const MAGIC: &[u8; 8] = b"HERALDPG";
-
-/// Where a page is in the store.
-#[derive(Debug, Clone)]
-pub struct Stored {
-    file: Arc<File>,
-    offset: u64,
-    /// In the persistent file (so the article cache may point to it).
-    persistent: bool,
-}
-
-impl Stored {
-    /// Reads the page (`len` bytes) with `pread`, without touching its mapping: the kernel
-    /// maps pages around every touched one, so reading 2 000 feed entries through the mapping
-    /// would make most of the store resident.
-    pub fn read(&self, len: usize) -> io::Result<Bytes> {
-        let mut buf = vec![0; len];
-        self.file.read_exact_at(&mut buf, self.offset)?;
-        Ok(Bytes::from(buf))
-    }
-
-    /// The offset in the persistent file, if the page is there.
-    pub fn persistent_offset(&self) -> Option<u64> {
-        self.persistent.then_some(self.offset)
-    }
-
-    /// Makes what was written to the store durable (before the cache points to it).
-    pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
-    }
-}
 
 pub struct PageStore {
     file: Arc<File>,
@@ -180,11 +150,7 @@ impl PageStore {
             return false;
         };
         *blob = self.existing.slice(offset as usize..end as usize);
-        *stored = Some(Stored {
-            file: self.file.clone(),
-            offset,
-            persistent: true,
-        });
+        *stored = Some(Stored::new(self.file.clone(), offset, true));
         true
     }
 
@@ -226,11 +192,11 @@ impl PageStore {
         for (page, stored) in &mut batch {
             let n = page.len();
             **page = region.slice(at..at + n);
-            **stored = Some(Stored {
-                file: self.file.clone(),
-                offset: start + at as u64,
-                persistent: self.persistent,
-            });
+            **stored = Some(Stored::new(
+                self.file.clone(),
+                start + at as u64,
+                self.persistent,
+            ));
             at += n;
         }
         Ok(())
@@ -263,7 +229,7 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         let mut articles: Vec<Article> = (0..3)
             .map(|i| {
-                let a = crate::render::tests::article(&format!("{i}.txt"), "Title", i + 1);
+                let a = crate::model::fixtures::article(&format!("{i}.txt"), "Title", i + 1);
                 crate::model::pack_article(a)
             })
             .collect();
@@ -280,7 +246,7 @@ mod tests {
         // leaves the first one intact.
         store.spill(articles[..1].iter_mut()).unwrap();
         assert_eq!(store.len(), first);
-        let mut more = [crate::model::pack_article(crate::render::tests::article(
+        let mut more = [crate::model::pack_article(crate::model::fixtures::article(
             "x.txt", "More", 9,
         ))];
         store.spill(more.iter_mut()).unwrap();
@@ -298,7 +264,8 @@ mod tests {
     #[test]
     fn the_persistent_store_survives_a_restart_and_is_locked_while_open() {
         let dir = tempfile::tempdir().unwrap();
-        let mut a = crate::model::pack_article(crate::render::tests::article("a.txt", "Title", 1));
+        let mut a =
+            crate::model::pack_article(crate::model::fixtures::article("a.txt", "Title", 1));
         let body = a.content_html().into_owned();
         let (token, offset, len) = {
             let mut store = PageStore::open_persistent(dir.path(), |_, _| true).unwrap();
@@ -330,7 +297,7 @@ mod tests {
         assert_eq!(store.token(), token);
         store.map_existing().unwrap();
         let mut cached =
-            crate::model::pack_article(crate::render::tests::article("a.txt", "Title", 1));
+            crate::model::pack_article(crate::model::fixtures::article("a.txt", "Title", 1));
         assert!(store.attach(&mut cached, offset, len));
         assert_eq!(cached.content_html(), body);
         assert!(!store.attach(&mut cached, offset, store.len() as usize));
