@@ -20,6 +20,42 @@ pub struct Record {
     pub changed_at: Option<DateTime<Utc>>,
 }
 
+impl Record {
+    /// The rule for a known path: it keeps its record; new bytes move `changed_at` to `now`.
+    /// Says whether the bytes were new.
+    pub fn seen_with(mut self, hash: blake3::Hash, now: DateTime<Utc>) -> (Record, bool) {
+        if self.hash == hash {
+            return (self, false);
+        }
+        self.hash = hash;
+        self.changed_at = Some(now);
+        (self, true)
+    }
+
+    /// The record a file most likely ends up with, before its batch goes through
+    /// [`apply_rules`] (the parallel load's guess, corrected once the batch is settled): the
+    /// known record by the rule for known paths, else a new one with the id the rules try
+    /// first and no slug yet.
+    pub fn likely(
+        known: Option<&Record>,
+        authority: &str,
+        path: &str,
+        hash: blake3::Hash,
+        now: DateTime<Utc>,
+    ) -> Record {
+        match known {
+            Some(r) => r.clone().seen_with(hash, now).0,
+            None => Record {
+                id: tag_id(authority, path).into(),
+                slug: "".into(),
+                first_seen: now,
+                hash,
+                changed_at: None,
+            },
+        }
+    }
+}
+
 /// A file as the record rules see it: where it is, what its bytes hash to, its title.
 #[derive(Debug, Clone, Copy)]
 pub struct DocKey<'a> {
@@ -145,12 +181,9 @@ pub fn apply_rules<H: Holders>(
     let mut new_docs: Vec<(usize, &DocKey)> = Vec::new();
     for (i, doc) in upserts.iter().enumerate() {
         match ledger.known(doc.path) {
-            Some(Known { mut rec, present }) => {
-                if rec.hash != doc.hash {
-                    rec.hash = doc.hash;
-                    rec.changed_at = Some(now);
-                    out.updated.push(i);
-                } else if !present {
+            Some(Known { rec, present }) => {
+                let (rec, new_bytes) = rec.seen_with(doc.hash, now);
+                if new_bytes || !present {
                     out.updated.push(i);
                 }
                 ledger.give(doc.path, rec);
@@ -394,5 +427,29 @@ mod tests {
         assert_eq!(s.slug("e.md"), "same-title");
         assert_eq!(s.slug("f.md"), "same-title-2");
         assert_eq!(s.id("e.md"), "tag:example.com,2026:e.md");
+    }
+
+    #[test]
+    fn the_load_guess_is_what_the_rules_give_when_nothing_collides() {
+        let mut s = Store::default();
+        s.batch(&[("a.md", "A", "Alpha")], &[], 100);
+        let known = s.rows["a.md"].rec.clone();
+        let now = DateTime::from_timestamp(200, 0).unwrap();
+        // A known path, bytes unchanged and changed: the rule for known paths, exactly.
+        assert_eq!(
+            Record::likely(Some(&known), "x", "a.md", h("A"), now),
+            known
+        );
+        s.batch(&[("a.md", "A2", "Alpha")], &[], 200);
+        let edited = Record::likely(Some(&known), "x", "a.md", h("A2"), now);
+        assert_eq!(edited, s.rows["a.md"].rec);
+        // A new path: the id the rules try first (all but the slug, settled with the batch).
+        s.batch(&[("b.md", "B", "Beta")], &[], 200);
+        let new = Record::likely(None, "example.com,2026", "b.md", h("B"), now);
+        let settled = &s.rows["b.md"].rec;
+        assert_eq!(
+            (&new.id, new.first_seen, new.hash),
+            (&settled.id, settled.first_seen, settled.hash)
+        );
     }
 }

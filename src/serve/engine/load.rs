@@ -413,21 +413,8 @@ pub(super) struct Loaded {
 /// The parallel part of loading a file: the article with the record it most likely has (its
 /// current one, or a new one made now), its body and summary packed.
 pub(super) fn prepare(mut doc: Document, known: Option<&Record>, cfg: &Config, now: i64) -> Loaded {
-    let record = match known {
-        Some(r) if r.hash == doc.hash => r.clone(),
-        Some(r) => Record {
-            hash: doc.hash,
-            changed_at: Some(utc(now)),
-            ..r.clone()
-        },
-        None => Record {
-            id: state::tag_id(&cfg.site.tag_authority, &doc.path).into(),
-            slug: "".into(),
-            first_seen: utc(now),
-            hash: doc.hash,
-            changed_at: None,
-        },
-    };
+    let authority = &cfg.site.tag_authority;
+    let record = Record::likely(known, authority, &doc.path, doc.hash, utc(now));
     let mut warnings = std::mem::take(&mut doc.warnings);
     let (date, updated, explicit_id) = (doc.date, doc.updated, doc.id.is_some());
     let (article, more) = Article::new(doc, &record, cfg.site.timezone, utc(now));

@@ -43,7 +43,7 @@ use crate::serve::snapshot::{
 use crate::serve::systemd;
 use crate::store::cache::{self, Stamp};
 use crate::store::pages::PageStore;
-use crate::store::state::{self, Batch, DocKey, State};
+use crate::store::state::{Batch, DocKey, State};
 
 mod article_cache;
 mod changes;
