@@ -98,47 +98,21 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut o = String::with_capacity(4096);
-        let g = |o: &mut String, name: &str, kind: &str, help: &str, v: String| {
-            let _ = write!(
-                o,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
-            );
-        };
-        g(
-            &mut o,
-            "herald_articles_indexed",
-            "gauge",
-            "Articles currently published.",
-            self.articles.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_feeds",
-            "gauge",
-            "Feeds currently published (each format counted).",
-            self.feeds.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_page_store_bytes",
-            "gauge",
-            "Size of the page store file in the state dir (article pages, live and replaced).",
-            self.page_store_bytes.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_feed_cache_bytes",
-            "gauge",
-            "Bytes of category and tag feed and article page bodies kept rendered.",
-            self.feed_cache_bytes.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_feed_renders_total",
-            "counter",
-            "Category and tag feed and article page bodies rendered because none was cached.",
-            self.feed_renders.load(Relaxed).to_string(),
-        );
+        self.singles(&mut o, CONTENT);
+        self.skipped_by_reason(&mut o);
+        self.singles(&mut o, REBUILDS);
+        self.requests_by_route(&mut o);
+        self.singles(&mut o, REST);
+        o
+    }
+
+    fn singles(&self, o: &mut String, table: &[Single]) {
+        for &(name, kind, help, value) in table {
+            single(o, name, kind, help, &value(self));
+        }
+    }
+
+    fn skipped_by_reason(&self, o: &mut String) {
         let _ = write!(o, "# HELP herald_articles_skipped_total Files not published, by reason.\n# TYPE herald_articles_skipped_total counter\n");
         for (reason, n) in self.skips().iter() {
             let _ = writeln!(
@@ -146,30 +120,10 @@ impl Metrics {
                 "herald_articles_skipped_total{{reason=\"{reason}\"}} {n}"
             );
         }
-        g(
-            &mut o,
-            "herald_rebuilds_total",
-            "counter",
-            "Index changes applied and published.",
-            self.rebuilds.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_rebuild_duration_seconds_total",
-            "counter",
-            "Time spent applying changes and rendering.",
-            format!(
-                "{:.6}",
-                self.rebuild_micros_total.load(Relaxed) as f64 / 1e6
-            ),
-        );
-        g(
-            &mut o,
-            "herald_last_rebuild_duration_seconds",
-            "gauge",
-            "Duration of the last rebuild.",
-            format!("{:.6}", self.rebuild_micros_last.load(Relaxed) as f64 / 1e6),
-        );
+    }
+
+    /// Requests by route kind and status, and the share of 304s on rendered routes.
+    fn requests_by_route(&self, o: &mut String) {
         let _ = write!(o, "# HELP herald_http_requests_total HTTP requests by route kind and status.\n# TYPE herald_http_requests_total counter\n");
         let (mut ok, mut not_modified) = (0u64, 0u64);
         for (r, route) in ROUTE_KINDS.iter().enumerate() {
@@ -201,80 +155,144 @@ impl Metrics {
         } else {
             not_modified as f64 / (ok + not_modified) as f64
         };
-        g(
-            &mut o,
-            "herald_http_not_modified_ratio",
-            "gauge",
-            "Share of 304 among 200+304 responses on rendered routes.",
-            format!("{ratio:.6}"),
-        );
-        g(
-            &mut o,
-            "herald_last_change_timestamp_seconds",
-            "gauge",
-            "Unix time of the last content change applied.",
-            self.last_change.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_rescans_total",
-            "counter",
-            "Full rescans of the content dir.",
-            self.rescans.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_state_errors_total",
-            "counter",
-            "Failed writes to the state store.",
-            self.state_errors.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_watch_errors_total",
-            "counter",
-            "File watcher errors.",
-            self.watch_errors.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_http_connections_open",
-            "gauge",
-            "Open HTTP connections.",
-            self.connections_open.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_http_connections_total",
-            "counter",
-            "Accepted HTTP connections.",
-            self.connections_total.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_http_connections_refused_total",
-            "counter",
-            "Connections closed as they arrived: their address held max_connections_per_client.",
-            self.connections_refused.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_http_connections_evicted_total",
-            "counter",
-            "Connections closed to make room for a new one (the one idle or stalled longest).",
-            self.connections_evicted.load(Relaxed).to_string(),
-        );
-        g(
-            &mut o,
-            "herald_indexer_busy_seconds",
-            "gauge",
-            "How long the indexer has been working on its current batch (0 while it waits).",
-            self.indexer_busy_secs(chrono::Utc::now().timestamp())
-                .to_string(),
-        );
-        o
+        let help = "Share of 304 among 200+304 responses on rendered routes.";
+        let ratio = format!("{ratio:.6}");
+        single(o, "herald_http_not_modified_ratio", "gauge", help, &ratio);
     }
 }
+
+fn single(o: &mut String, name: &str, kind: &str, help: &str, value: &str) {
+    let _ = write!(
+        o,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+    );
+}
+
+/// A metric with one value: name, type, help, and how to read it.
+type Single = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Metrics) -> String,
+);
+
+fn seconds(micros: &AtomicU64) -> String {
+    format!("{:.6}", micros.load(Relaxed) as f64 / 1e6)
+}
+
+const CONTENT: &[Single] = &[
+    (
+        "herald_articles_indexed",
+        "gauge",
+        "Articles currently published.",
+        |m| m.articles.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_feeds",
+        "gauge",
+        "Feeds currently published (each format counted).",
+        |m| m.feeds.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_page_store_bytes",
+        "gauge",
+        "Size of the page store file in the state dir (article pages, live and replaced).",
+        |m| m.page_store_bytes.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_feed_cache_bytes",
+        "gauge",
+        "Bytes of category and tag feed and article page bodies kept rendered.",
+        |m| m.feed_cache_bytes.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_feed_renders_total",
+        "counter",
+        "Category and tag feed and article page bodies rendered because none was cached.",
+        |m| m.feed_renders.load(Relaxed).to_string(),
+    ),
+];
+
+const REBUILDS: &[Single] = &[
+    (
+        "herald_rebuilds_total",
+        "counter",
+        "Index changes applied and published.",
+        |m| m.rebuilds.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_rebuild_duration_seconds_total",
+        "counter",
+        "Time spent applying changes and rendering.",
+        |m| seconds(&m.rebuild_micros_total),
+    ),
+    (
+        "herald_last_rebuild_duration_seconds",
+        "gauge",
+        "Duration of the last rebuild.",
+        |m| seconds(&m.rebuild_micros_last),
+    ),
+];
+
+const REST: &[Single] = &[
+    (
+        "herald_last_change_timestamp_seconds",
+        "gauge",
+        "Unix time of the last content change applied.",
+        |m| m.last_change.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_rescans_total",
+        "counter",
+        "Full rescans of the content dir.",
+        |m| m.rescans.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_state_errors_total",
+        "counter",
+        "Failed writes to the state store.",
+        |m| m.state_errors.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_watch_errors_total",
+        "counter",
+        "File watcher errors.",
+        |m| m.watch_errors.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_http_connections_open",
+        "gauge",
+        "Open HTTP connections.",
+        |m| m.connections_open.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_http_connections_total",
+        "counter",
+        "Accepted HTTP connections.",
+        |m| m.connections_total.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_http_connections_refused_total",
+        "counter",
+        "Connections closed as they arrived: their address held max_connections_per_client.",
+        |m| m.connections_refused.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_http_connections_evicted_total",
+        "counter",
+        "Connections closed to make room for a new one (the one idle or stalled longest).",
+        |m| m.connections_evicted.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_indexer_busy_seconds",
+        "gauge",
+        "How long the indexer has been working on its current batch (0 while it waits).",
+        |m| {
+            m.indexer_busy_secs(chrono::Utc::now().timestamp())
+                .to_string()
+        },
+    ),
+];
 
 /// Resident memory in MB (Linux; 0 elsewhere), for the debug log's phase timings.
 pub fn rss_mb() -> u64 {
