@@ -20,13 +20,23 @@ struct Harness {
 }
 
 impl Harness {
+    /// With the store in memory (the state dir is unusable).
     fn new() -> Harness {
+        Harness::with(false)
+    }
+
+    /// `store`: with a real state store in a state dir; else in memory (a file where the
+    /// state dir should be: the store cannot open, herald uses memory).
+    fn with(store: bool) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let content = dir.path().join("content");
         std::fs::create_dir_all(&content).unwrap();
-        // A file where the state dir should be: the store cannot open, herald uses memory.
         let state = dir.path().join("state");
-        std::fs::write(&state, "not a folder").unwrap();
+        if store {
+            std::fs::create_dir_all(&state).unwrap();
+        } else {
+            std::fs::write(&state, "not a folder").unwrap();
+        }
         let cfg = Config::from_toml(
             "[site]\nbase_url = \"https://news.example.com/\"\ntag_authority = \"example.com,2026\"\n",
             &Overrides {
@@ -90,6 +100,67 @@ impl Harness {
 
 fn touched(p: &Path) -> Change {
     Change::Touched(p.to_path_buf())
+}
+
+fn renamed(from: &Path, to: &Path) -> Change {
+    Change::Renamed {
+        from: from.to_path_buf(),
+        to: to.to_path_buf(),
+    }
+}
+
+/// Two files swapped through a third name (`mv a t; mv b a; mv t b`): each keeps its id,
+/// whether the engine gets the three renames in one batch or, lagging behind the disk, in
+/// two; and a rename over a known file is an edit of it (the old path's entry goes), as a
+/// rescan would see it. (Races with the disk during a flood of such swaps are what
+/// `hardening::a_rename_flood…` checks, on the real binary.)
+#[test]
+fn renames_that_swap_files_or_overwrite_one() {
+    for store in [false, true] {
+        // The simplest overwrite first: `mv b a` with both known.
+        let mut h = Harness::with(store);
+        let a = h.write("a.txt", "Alpha", "A.");
+        let b = h.write("b.txt", "Beta", "B.");
+        h.apply(vec![touched(&a), touched(&b)]);
+        let alpha = h.id_of("Alpha");
+        std::fs::rename(&b, &a).unwrap();
+        h.apply(vec![renamed(&b, &a)]);
+        assert_eq!(h.entries(), vec![(alpha, "Beta".into())], "store {store}");
+
+        for split in [false, true] {
+            let mut h = Harness::with(store);
+            let a = h.write("a.txt", "Alpha", "A.");
+            let b = h.write("b.txt", "Beta", "B.");
+            h.apply(vec![touched(&a), touched(&b)]);
+            let (alpha, beta) = (h.id_of("Alpha"), h.id_of("Beta"));
+            let t = h.content.join("t.txt");
+            std::fs::rename(&a, &t).unwrap();
+            std::fs::rename(&b, &a).unwrap();
+            std::fs::rename(&t, &b).unwrap();
+            let moves = vec![renamed(&a, &t), renamed(&b, &a), renamed(&t, &b)];
+            if split {
+                // The first batch sees a disk two renames ahead of it.
+                h.apply(moves[..1].to_vec());
+                h.apply(moves[1..].to_vec());
+            } else {
+                h.apply(moves);
+            }
+            let want = vec![
+                (alpha.clone(), "Alpha".into()),
+                (beta.clone(), "Beta".into()),
+            ];
+            assert_eq!(h.entries(), want, "store {store}, split {split}");
+
+            // `mv b a` (a holds Beta's record now): a is edited, keeping its id; b is gone.
+            std::fs::rename(&b, &a).unwrap();
+            h.apply(vec![renamed(&b, &a)]);
+            assert_eq!(h.entries(), vec![(beta, "Alpha".into())], "store {store}");
+            // The old path's record is not lost: a file with its bytes there again takes it.
+            let c = h.write("c.txt", "Gamma", "C.");
+            h.apply(vec![touched(&c)]);
+            assert_eq!(h.entries().len(), 2);
+        }
+    }
 }
 
 #[test]

@@ -95,9 +95,15 @@ fn run(s: Settings, engine: Sender<Msg>, metrics: Arc<Metrics>, stop: Arc<Atomic
             std::thread::sleep(s.poll.min(Duration::from_secs(1)));
             continue;
         };
-        let (raw_tx, raw_rx) = mpsc::channel();
+        // Bounded: when events come faster than they are gathered, the ones that do not fit
+        // are dropped and the next batch is a rescan instead (memory stays flat in a flood).
+        let (raw_tx, raw_rx) = mpsc::sync_channel(RAW_EVENTS);
+        let dropped = Arc::new(AtomicBool::new(false));
+        let dropping = dropped.clone();
         let watcher = notify::recommended_watcher(move |ev| {
-            let _ = raw_tx.send(ev);
+            if let Err(mpsc::TrySendError::Full(_)) = raw_tx.try_send(ev) {
+                dropping.store(true, Relaxed);
+            }
         })
         .and_then(|mut w| w.watch(&s.root, RecursiveMode::Recursive).map(|()| w));
         let watcher = match watcher {
@@ -113,7 +119,11 @@ fn run(s: Settings, engine: Sender<Msg>, metrics: Arc<Metrics>, stop: Arc<Atomic
         // Whatever changed before the watch existed (during the first scan, or while the dir
         // was being replaced) is found by comparing everything once more.
         hand_over(&engine, &metrics, vec![Change::Rescan]);
-        let replaced = debounce_loop(&s, raw_rx, &engine, &metrics, &stop, id);
+        let raw = Raw {
+            events: raw_rx,
+            dropped,
+        };
+        let replaced = debounce_loop(&s, raw, &engine, &metrics, &stop, id);
         drop(watcher);
         if replaced {
             warn!(dir = %s.root.display(), "content dir disappeared or was replaced; watching it again when it is back");
@@ -144,6 +154,15 @@ fn hand_over(engine: &Sender<Msg>, metrics: &Metrics, changes: Vec<Change>) -> b
     engine.send(Msg::Changes(changes)).is_ok()
 }
 
+/// Raw events waiting to be gathered, at most (the kernel's own queue is 16 384 by default).
+const RAW_EVENTS: usize = 16_384;
+
+/// The raw events from notify, and whether some were dropped (the queue was full).
+struct Raw {
+    events: mpsc::Receiver<notify::Result<notify::Event>>,
+    dropped: Arc<AtomicBool>,
+}
+
 /// Renames kept in order for one batch; past this, the batch is a rescan instead (which
 /// finds renames by content).
 const MAX_RENAMES: usize = 4096;
@@ -160,54 +179,35 @@ struct Pending {
 /// removed or replaced (the watch must be set up again).
 fn debounce_loop(
     s: &Settings,
-    raw: mpsc::Receiver<notify::Result<notify::Event>>,
+    raw: Raw,
     engine: &Sender<Msg>,
     metrics: &Metrics,
     stop: &AtomicBool,
     id: (u64, u64),
 ) -> bool {
-    let settle = s.debounce.min(Duration::from_millis(20));
-    let hold = (s.debounce * 20).max(Duration::from_secs(5));
-    let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
-    let mut renames: Vec<(PathBuf, PathBuf)> = Vec::new();
-    // Too many renames to keep: the next batch is a rescan.
-    let mut rescan = false;
-    let mut last_event = Instant::now();
+    let mut g = Gathering::default();
     let mut last_check = Instant::now();
-    // When the oldest change of the batch being gathered arrived.
-    let mut gathering: Option<Instant> = None;
     while !stop.load(Relaxed) {
-        let tick = if pending.is_empty() && renames.is_empty() && !rescan {
+        let tick = if g.is_empty() {
             Duration::from_millis(500)
         } else {
             Duration::from_millis(5)
         };
-        match raw.recv_timeout(tick) {
-            Ok(Ok(ev)) => {
-                last_event = Instant::now();
-                if ev.need_rescan() {
-                    warn!("file event queue overflowed; rescanning");
-                    pending.clear();
-                    renames.clear();
-                    hand_over(engine, metrics, vec![Change::Rescan]);
-                    continue;
-                }
-                // The content dir itself removed or moved away: its watch is gone, even if a
-                // new dir (possibly with the same inode number) takes its place.
-                let root_gone = matches!(
-                    ev.kind,
-                    EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
-                ) && ev.paths.iter().any(|p| p == &s.root);
-                if root_gone {
-                    return true;
-                }
-                gathering.get_or_insert(last_event);
-                note(&mut pending, &mut renames, ev);
-                if renames.len() > MAX_RENAMES {
-                    renames.clear();
-                    rescan = true;
-                }
+        let next = raw.events.recv_timeout(tick);
+        if raw.dropped.swap(false, Relaxed) && !g.rescan {
+            // What was dropped is found by comparing everything (what is gathered too).
+            warn!("file events came faster than they could be gathered; rescanning");
+            g.rescan_all();
+        }
+        match next {
+            Ok(Ok(ev)) if ev.need_rescan() => {
+                warn!("file event queue overflowed; rescanning");
+                g.rescan_all();
             }
+            // The content dir itself removed or moved away: its watch is gone, even if a
+            // new dir (possibly with the same inode number) takes its place.
+            Ok(Ok(ev)) if removes(&ev, &s.root) => return true,
+            Ok(Ok(ev)) => g.note(ev),
             Ok(Err(e)) => {
                 metrics.watch_errors.fetch_add(1, Relaxed);
                 warn!(error = %e, "file watch error; rescanning");
@@ -223,49 +223,11 @@ fn debounce_loop(
                 return true;
             }
         }
-        // Hand over once the burst has settled, or when something has waited a full debounce.
-        let quiet = now.duration_since(last_event) >= settle;
-        let ready = |p: &Pending| {
-            now.duration_since(p.last) >= if p.open_write { s.debounce } else { settle }
-        };
-        // A burst that never settles (a rename flood) is handed over in slices.
-        let overdue = pending
-            .values()
-            .any(|p| ready(p) && now.duration_since(p.last) >= s.debounce)
-            || gathering.is_some_and(|t| now.duration_since(t) >= hold.min(s.debounce * 4));
-        if !(quiet || overdue) || (pending.is_empty() && renames.is_empty() && !rescan) {
-            continue;
-        }
         // The engine has not taken the last batch: keep gathering (by path) until it has.
-        if metrics.change_batches_queued.load(Relaxed) > 0 {
+        if !g.is_due(now, s) || metrics.change_batches_queued.load(Relaxed) > 0 {
             continue;
         }
-        let mut batch: Vec<Change> = if std::mem::take(&mut rescan) {
-            renames.clear();
-            vec![Change::Rescan]
-        } else {
-            renames
-                .drain(..)
-                .map(|(from, to)| Change::Renamed { from, to })
-                .collect()
-        };
-        let mut ready_paths: Vec<PathBuf> = Vec::new();
-        for (path, p) in pending.iter_mut() {
-            if !ready(p) {
-                continue;
-            }
-            // Still open for writing: wait another debounce, up to `hold` in all.
-            if p.open_write && now.duration_since(p.first) < hold && is_open_for_writing(path) {
-                p.last = now;
-                continue;
-            }
-            ready_paths.push(path.clone());
-        }
-        for path in ready_paths {
-            pending.remove(&path);
-            batch.push(Change::Touched(path));
-        }
-        gathering = (!pending.is_empty()).then_some(now);
+        let batch = g.take_batch(now, s);
         if !batch.is_empty() {
             debug!(changes = batch.len(), "handing over changes");
             if !hand_over(engine, metrics, batch) {
@@ -274,6 +236,123 @@ fn debounce_loop(
         }
     }
     false
+}
+
+/// Whether an event removes or moves away `root` itself.
+fn removes(ev: &notify::Event, root: &Path) -> bool {
+    matches!(
+        ev.kind,
+        EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+    ) && ev.paths.iter().any(|p| p == root)
+}
+
+/// The changes gathered for the next batch.
+#[derive(Default)]
+struct Gathering {
+    pending: HashMap<PathBuf, Pending>,
+    renames: Vec<(PathBuf, PathBuf)>,
+    /// Too many renames to keep: the next batch is a rescan.
+    rescan: bool,
+    /// When the oldest change of the batch arrived.
+    since: Option<Instant>,
+    /// When the last event arrived.
+    last_event: Option<Instant>,
+}
+
+impl Gathering {
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.renames.is_empty() && !self.rescan
+    }
+
+    /// The next batch is a rescan: it finds everything gathered, and more.
+    fn rescan_all(&mut self) {
+        self.pending.clear();
+        self.renames.clear();
+        self.rescan = true;
+        self.since.get_or_insert(Instant::now());
+    }
+
+    fn note(&mut self, ev: notify::Event) {
+        let now = Instant::now();
+        self.last_event = Some(now);
+        self.since.get_or_insert(now);
+        note(&mut self.pending, &mut self.renames, ev);
+        if self.rescan {
+            // A rescan is coming: it finds this change too.
+            self.pending.clear();
+            self.renames.clear();
+        } else if self.renames.len() > MAX_RENAMES {
+            self.rescan_all();
+        }
+    }
+
+    /// Whether a path has waited long enough: until its burst settled, or a full debounce
+    /// while it may still be written.
+    fn ready(p: &Pending, now: Instant, s: &Settings) -> bool {
+        let settle = s.debounce.min(Duration::from_millis(20));
+        now.duration_since(p.last) >= if p.open_write { s.debounce } else { settle }
+    }
+
+    /// A batch is due once the burst has settled, or when something has waited a full
+    /// debounce: a burst that never settles (a rename flood) is handed over in slices.
+    fn is_due(&self, now: Instant, s: &Settings) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        let settle = s.debounce.min(Duration::from_millis(20));
+        let quiet = self
+            .last_event
+            .is_none_or(|t| now.duration_since(t) >= settle);
+        let overdue = self
+            .pending
+            .values()
+            .any(|p| Self::ready(p, now, s) && now.duration_since(p.last) >= s.debounce)
+            || self
+                .since
+                .is_some_and(|t| now.duration_since(t) >= hold(s).min(s.debounce * 4));
+        quiet || overdue
+    }
+
+    /// The renames (or a rescan) and the ready paths. A path still open for writing waits
+    /// another debounce, up to [`hold`] in all.
+    fn take_batch(&mut self, now: Instant, s: &Settings) -> Vec<Change> {
+        let mut batch: Vec<Change> = if std::mem::take(&mut self.rescan) {
+            self.renames.clear();
+            vec![Change::Rescan]
+        } else {
+            self.renames
+                .drain(..)
+                .map(|(from, to)| Change::Renamed { from, to })
+                .collect()
+        };
+        let mut ready_paths: Vec<PathBuf> = Vec::new();
+        for (path, p) in self.pending.iter_mut() {
+            if !Self::ready(p, now, s) {
+                continue;
+            }
+            if p.open_write && now.duration_since(p.first) < hold(s) && is_open_for_writing(path) {
+                p.last = now;
+                continue;
+            }
+            ready_paths.push(path.clone());
+        }
+        for path in ready_paths {
+            self.pending.remove(&path);
+            batch.push(Change::Touched(path));
+        }
+        self.since = (!self.pending.is_empty()).then_some(now);
+        batch
+    }
+}
+
+fn hold(s: &Settings) -> Duration {
+    write_hold(s.debounce)
+}
+
+/// How long a file still open for writing is waited for before it is taken as it is (the
+/// watcher's and the rescan's rule).
+pub fn write_hold(debounce: Duration) -> Duration {
+    (debounce * 20).max(Duration::from_secs(5))
 }
 
 fn mark(pending: &mut HashMap<PathBuf, Pending>, p: &Path, open_write: Option<bool>) {

@@ -67,7 +67,7 @@ impl Engine {
                 Change::Rescan => unreachable!("handled above"),
                 Change::Renamed { from, to } => match (self.rel(&from), self.rel(&to)) {
                     (Some(f), Some(t)) if !f.is_empty() && !t.is_empty() => {
-                        changed.extend(self.rename(&f, &t));
+                        changed.extend(self.rename(&f, &t, &mut work));
                         self.expand(&to, &mut work);
                     }
                     _ => {
@@ -168,8 +168,11 @@ impl Engine {
         gone
     }
 
-    /// Moves an article's record to its new path so it keeps its id and dates.
-    pub(super) fn rename(&mut self, from: &str, to: &str) -> Vec<Pair> {
+    /// Moves an article's record to its new path so it keeps its id and dates. A rename over
+    /// a file herald knows is an edit of that file and a deletion of the old path, as a
+    /// rescan would see it: the old path is looked at again (`work`), and so is the new one
+    /// (its stamp is forgotten: the path now names other bytes).
+    pub(super) fn rename(&mut self, from: &str, to: &str, work: &mut Expanded) -> Vec<Pair> {
         let mut moves: Vec<(String, String)> = if self.records.get(from).is_some() {
             // A file: nothing is under it (no pass over every record per rename).
             vec![(from.to_string(), to.to_string())]
@@ -185,13 +188,18 @@ impl Engine {
         moves.sort();
         let mut changed = Vec::new();
         for (f, t) in moves {
-            self.records.rename(&f, &t);
+            let over_known = self.records.get(&t).is_some() || self.index.get(&t).is_some();
             self.seen.stamps.remove(f.as_str());
+            self.seen.stamps.remove(t.as_str());
             self.cache.delete(f.clone());
             if let Some(old) = self.index.remove(&f) {
                 changed.push((Some(old), None));
             }
-            debug!(from = %f, to = %t, "renamed");
+            if !over_known && self.records.rename(&f, &t) {
+                debug!(from = %f, to = %t, "renamed");
+            } else {
+                self.expand(&self.root().join(&f), work);
+            }
         }
         changed
     }
@@ -234,33 +242,39 @@ impl Engine {
             self.seen.skipped(s, &self.metrics);
         }
         let present: HashSet<&str> = scan.files.iter().map(String::as_str).collect();
-        let gone: BTreeSet<String> = self
+        let (gone, missed): (BTreeSet<String>, BTreeSet<String>) = self
             .seen
             .stamps
             .keys()
             .chain(self.index.paths())
             .filter(|p| !present.contains(&p[..]))
             .map(|p| p.to_string())
-            .collect();
+            // A walk misses a file renamed while it reads the folder: one that is there is
+            // not gone (one stat per path the walk did not list, usually none).
+            .partition(|p| !is_regular_file(&self.root().join(p)));
         drop(present);
+        let mut files = scan.files;
+        files.extend(missed);
         // A file some process still has open for writing may be half written: it is left as
         // it was until it is closed (the watcher then reports it, or the next scan takes it).
         // Not forever, though: like the watcher, after a while it is taken as it is.
-        let hold = (self.cfg.watch.debounce * 20).max(Duration::from_secs(5));
+        let hold = crate::serve::watch::write_hold(self.cfg.watch.debounce);
         let writing = crate::serve::watch::open_for_writing_under(self.root());
         let writing = self.seen.still_held(writing, hold);
         if !writing.is_empty() {
             debug!(files = writing.len(), "left alone while open for writing");
         }
-        let touched: BTreeSet<String> = scan
-            .files
-            .into_iter()
-            .filter(|f| !writing.contains(f))
-            .collect();
+        let touched: BTreeSet<String> =
+            files.into_iter().filter(|f| !writing.contains(f)).collect();
         let everything = pass.is_everything();
         let changed = self.apply(touched, gone, pass);
         self.publish(changed, everything, started);
     }
+}
+
+/// True when `p` is a regular file (not followed if a symlink).
+fn is_regular_file(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
 }
 
 /// True when `p` is a symlink that resolves to a folder.

@@ -34,8 +34,8 @@ impl Engine {
         if initial && self.records.is_empty() {
             start = self.adopt(preloaded, &mut to_load, &mut stamps);
         }
-        let loaded = self.load_files(&to_load, fresh, now);
-        let ready = self.sort_loaded(to_load, stamps, loaded, fresh, &mut gone);
+        let loaded = self.load_files(&to_load, now);
+        let ready = self.sort_loaded(to_load, loaded, &mut gone);
         self.assign_records(&ready, &start, &gone, initial, now);
         let mut changed = self.index_cached_and_gone(start.cached, &gone);
         changed.extend(self.index_loaded(ready, now));
@@ -98,52 +98,45 @@ impl Engine {
     }
 
     /// Sorts the load results: parsed files ready for their record, and skipped ones
-    /// (logged once, their stamp kept so a rescan does not read them again, and gone from
-    /// the index). Forgets the stamps of gone files.
+    /// (logged once, gone from the index, and their stamp kept so a rescan does not read
+    /// them again, if the loader got to look at them: a file that could not be opened has
+    /// no stamp to keep, and is tried again). Forgets the stamps of gone paths.
     fn sort_loaded(
         &mut self,
         to_load: Vec<String>,
-        stamps: Vec<Stamp>,
-        loaded: Vec<Result<Loaded, Skipped>>,
-        fresh: bool,
+        loaded: Vec<Result<Loaded, Skip>>,
         gone: &mut BTreeSet<String>,
     ) -> Vec<Loaded> {
         let mut ready: Vec<Loaded> = Vec::new();
-        for ((rel, st), result) in to_load.into_iter().zip(stamps).zip(loaded) {
+        let mut skipped_now = Vec::new();
+        for (rel, result) in to_load.into_iter().zip(loaded) {
             match result {
-                Ok(mut l) => {
+                Ok(l) => {
                     self.seen.read(&rel);
                     for w in &l.warnings {
                         warn!(path = %rel, "{w}");
                     }
-                    // Recorded once the article has its final path string (see `finish`).
-                    if !fresh {
-                        l.stamp = st;
-                    }
                     ready.push(l);
                 }
-                Err(s) => {
-                    let st = if fresh {
-                        stamp(&self.root().join(&rel))
-                    } else {
-                        Some(st)
-                    };
-                    // (On a first start, a file gone since the scan is just gone.)
-                    if st.is_some() {
-                        self.seen.skipped(&s, &self.metrics);
+                Err(Skip { skipped, stamp }) => {
+                    // A file gone since it was listed is just gone.
+                    if stamp.is_some() || self.root().join(&rel).exists() {
+                        self.seen.skipped(&skipped, &self.metrics);
                     }
-                    if let Some(st) = st.filter(|_| is_candidate_path(&rel)) {
-                        self.seen.stamps.insert(rel.as_str().into(), st);
+                    gone.insert(rel.clone());
+                    if let Some(st) = stamp.filter(|_| is_candidate_path(&rel)) {
+                        skipped_now.push((rel, st));
                     }
-                    gone.insert(rel);
                 }
             }
         }
+        // What is gone is forgotten: should a file be there again, it is read again. A file
+        // just skipped keeps the stamp it was skipped with.
         for rel in gone.iter() {
-            // A skipped file that is gone or still bad: forget its stamp only if gone.
-            if self.index.get(rel).is_none() && !self.root().join(rel).exists() {
-                self.seen.stamps.remove(rel.as_str());
-            }
+            self.seen.stamps.remove(rel.as_str());
+        }
+        for (rel, st) in skipped_now {
+            self.seen.stamps.insert(rel.into(), st);
         }
         ready
     }
@@ -201,9 +194,6 @@ impl Engine {
             self.cache.delete(rel.clone());
             if let Some(old) = self.index.remove(rel) {
                 changed.push((Some(old), None));
-            }
-            if !self.root().join(rel).exists() {
-                self.seen.stamps.remove(rel.as_str());
             }
         }
         changed
@@ -316,14 +306,9 @@ impl Engine {
     /// the page store (by a helper thread) while the next is parsed: the heap never holds
     /// more than two chunks of bodies, and the cores never wait for the writes. Results keep
     /// the order of `to_load`.
-    fn load_files(
-        &mut self,
-        to_load: &[String],
-        fresh: bool,
-        now: i64,
-    ) -> Vec<Result<Loaded, Skipped>> {
+    fn load_files(&mut self, to_load: &[String], now: i64) -> Vec<Result<Loaded, Skip>> {
         let t_load = Instant::now();
-        let mut loaded: Vec<Result<Loaded, Skipped>> = Vec::with_capacity(to_load.len());
+        let mut loaded: Vec<Result<Loaded, Skip>> = Vec::with_capacity(to_load.len());
         {
             let (loader, cfg, records) = (&self.loader, &*self.cfg, &self.records.by_path);
             // The store is here or with the thread writing the previous chunk.
@@ -331,19 +316,19 @@ impl Engine {
             std::thread::scope(|s| {
                 let mut spilling = None;
                 for chunk in to_load.chunks(LOAD_CHUNK) {
-                    let part: Vec<Result<Loaded, Skipped>> = chunk
+                    let part: Vec<Result<Loaded, Skip>> = chunk
                         .par_iter()
                         .with_min_len(32)
                         .map(|rel| {
-                            let (meta, doc) = if fresh {
-                                loader.load_with_meta(rel)
-                            } else {
-                                (None, loader.load(rel))
-                            };
-                            let mut l = prepare(doc?, records.get(rel.as_str()), cfg, now);
-                            if let Some(m) = &meta {
-                                l.stamp = stamp_of(m);
-                            }
+                            // The stamp of what was read: the descriptor's, not a look
+                            // before (a file swapped in between would keep the bytes of
+                            // one file under the stamp of another, and look unchanged
+                            // when they swap back).
+                            let (meta, doc) = loader.load_with_meta(rel);
+                            let stamp = meta.as_ref().map(stamp_of);
+                            let doc = doc.map_err(|skipped| Skip { skipped, stamp })?;
+                            let mut l = prepare(doc, records.get(rel.as_str()), cfg, now);
+                            l.stamp = stamp.unwrap_or_default();
                             Ok(l)
                         })
                         .collect();
@@ -395,6 +380,12 @@ struct Adopted {
 /// A scoped thread's result; its panic goes on in the caller.
 pub(super) fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// A file the loader did not take, with its stamp if it got to look at it.
+pub(super) struct Skip {
+    skipped: Skipped,
+    stamp: Option<Stamp>,
 }
 
 /// A parsed file, already an article with its body and summary packed, waiting for its

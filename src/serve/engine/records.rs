@@ -151,15 +151,26 @@ impl Records {
         self.by_path.is_empty() && self.unsaved.is_empty()
     }
 
-    /// Moves a record to a new path (a rename), in the store and in memory.
-    pub(super) fn rename(&mut self, from: &str, to: &str) {
-        if let Some(rec) = self.by_path.remove(from) {
-            if let Err(e) = self.state.rename(from, to) {
+    /// Moves a record to a new path (a rename), in the store and in memory. False when
+    /// there is none to move, or the store holds a record at `to` (then nothing moves).
+    pub(super) fn rename(&mut self, from: &str, to: &str) -> bool {
+        if !self.by_path.contains_key(from) || self.by_path.contains_key(to) {
+            return false;
+        }
+        match self.state.rename(from, to) {
+            Ok(false) => return false,
+            Ok(true) => {}
+            Err(e) => {
                 self.failed(&e);
-                self.unsaved.insert(to.to_string(), rec.clone());
+                if let Some(rec) = self.by_path.get(from) {
+                    self.unsaved.insert(to.to_string(), rec.clone());
+                }
             }
+        }
+        if let Some(rec) = self.by_path.remove(from) {
             self.by_path.insert(to.into(), rec);
         }
+        true
     }
 
     /// Keeps new Last-Modified values per route.
