@@ -6,13 +6,12 @@
 //! compressing); HTTP handlers never wait for it. If the state store fails, it keeps going
 //! with what it holds in memory and writes the records back once the store works again.
 //!
-//! By concern: this file has the lifecycle (`new`, `start`, `run`, `reload`);
-//! `changes.rs` turns hints into work, `load.rs` reads and parses files into the index,
-//! `records.rs` assigns records (store or memory), `publish.rs` renders what changed and
-//! sends the snapshot. A file change, from inotify to new feed bytes: `watch::debounce_loop`
-//! → `Msg::Changes` → [`Engine::run`] → `apply_changes` → `expand` / `gone_under` → `apply`
-//! (stat, `Loader::load`, `assign`, index insert/remove) → `publish` (`feed_specs`, digests
-//! or `render_format`, `next_last_modified`) → the snapshot on the watch channel → HTTP.
+//! By concern, each part owned by the engine: `Records` (`records.rs`: ids and slugs,
+//! the state store and its fallback), `Seen` (`changes.rs`, which also turns hints into
+//! work), `ArticleCache` (`article_cache.rs`), the [`Index`], and the `Publisher`
+//! (`publish.rs`: needs only the index and the config). `load.rs` is `apply`, as named
+//! steps; this file has the lifecycle (`new`, `start`, `run`, `reload`). ARCHITECTURE.md
+//! follows a file change from inotify to the new feed bytes, function by function.
 
 use std::collections::BTreeSet;
 
