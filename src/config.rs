@@ -53,6 +53,39 @@ pub struct Config {
     pub server: ServerConfig,
     pub watch: WatchConfig,
     pub log: LogConfig,
+    pub websub: WebSubConfig,
+}
+
+/// `[websub]`: hubs advertised in every feed and pinged after each publish, and the
+/// built-in hub.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSubConfig {
+    /// External hubs (absolute http(s) URLs), advertised and pinged.
+    pub hubs: Vec<Url>,
+    /// Serve a hub of our own at `<base_url>websub`.
+    pub builtin: bool,
+    /// The built-in hub's lease when a subscriber asks for none, in seconds.
+    pub lease_seconds: u64,
+    /// The built-in hub refuses new subscriptions (429) above this.
+    pub max_subscriptions: usize,
+    /// Deliver to loopback and private addresses (tests, intranets).
+    pub allow_private_callbacks: bool,
+}
+
+impl WebSubConfig {
+    /// The least and the most lease a subscriber gets, in seconds.
+    pub const LEASE_RANGE: (u64, u64) = (3_600, 864_000);
+}
+
+impl Config {
+    /// Every hub a feed advertises: the external ones, then the built-in one.
+    pub fn hub_urls(&self) -> Vec<String> {
+        let mut hubs: Vec<String> = self.websub.hubs.iter().map(Url::to_string).collect();
+        if self.websub.builtin {
+            hubs.push(self.url("websub"));
+        }
+        hubs
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +233,46 @@ struct RawConfig {
     server: RawServer,
     watch: RawWatch,
     log: RawLog,
+    websub: RawWebSub,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawWebSub {
+    #[serde(deserialize_with = "hub_urls")]
+    hubs: Vec<Url>,
+    builtin: bool,
+    lease_seconds: u64,
+    max_subscriptions: usize,
+    allow_private_callbacks: bool,
+}
+
+impl Default for RawWebSub {
+    fn default() -> Self {
+        RawWebSub {
+            hubs: Vec::new(),
+            builtin: false,
+            lease_seconds: 86_400,
+            max_subscriptions: 10_000,
+            allow_private_callbacks: false,
+        }
+    }
+}
+
+fn hub_urls<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Url>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    list.iter()
+        .map(|s| {
+            let url = Url::parse(s).map_err(|e| format!("websub.hubs: invalid URL {s:?}: {e}"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(format!(
+                    "websub.hubs: {s:?} must be an absolute http(s) URL"
+                ));
+            }
+            Ok(url)
+        })
+        .collect::<Result<_, String>>()
+        .map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Deserialize)]
@@ -582,6 +655,16 @@ impl Config {
             log: LogConfig {
                 level,
                 format: raw.log.format,
+            },
+            websub: WebSubConfig {
+                hubs: raw.websub.hubs,
+                builtin: raw.websub.builtin,
+                lease_seconds: raw
+                    .websub
+                    .lease_seconds
+                    .clamp(WebSubConfig::LEASE_RANGE.0, WebSubConfig::LEASE_RANGE.1),
+                max_subscriptions: raw.websub.max_subscriptions,
+                allow_private_callbacks: raw.websub.allow_private_callbacks,
             },
         })
     }

@@ -82,6 +82,7 @@ fn app() -> &'static App {
             site: rx,
             metrics: Arc::new(Metrics::default()),
             serves: crate::serve::http::routes::Serves::Site { metrics: true },
+            hub: None,
         }
     })
 }

@@ -13,7 +13,7 @@ use crate::serve::events::Msg;
 use crate::serve::http::routes::{App, Serves};
 use crate::serve::http::server::{self, Limits};
 use crate::serve::metrics::Metrics;
-use crate::serve::{systemd, watch};
+use crate::serve::{systemd, watch, websub};
 
 pub fn run(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -61,10 +61,21 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
     let (engine_tx, engine_rx) = std::sync::mpsc::channel::<Msg>();
     let engine_cfg = Arc::new(cfg.clone());
     let engine_metrics = metrics.clone();
+    // WebSub hears of every publish from the first one on (a feed changed while herald was
+    // down is pushed on start).
+    let websub =
+        websub::start(&engine_cfg, &metrics, site_rx.clone()).context("failed to start WebSub")?;
+    let (on_publish, hub) = match websub {
+        Some(w) => (Some(w.tx), w.hub),
+        None => (None, None),
+    };
     let engine = std::thread::Builder::new()
         .name("herald-engine".into())
         .spawn(move || {
             let mut engine = Engine::new(engine_cfg, engine_metrics, site_tx);
+            if let Some(tx) = on_publish {
+                engine.on_publish(tx);
+            }
             engine.start();
             engine.run(engine_rx);
         })?;
@@ -75,6 +86,7 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
         serves: Serves::Site {
             metrics: cfg.server.metrics == MetricsAt::Main,
         },
+        hub,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -95,6 +107,7 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
             site: site_rx.clone(),
             metrics: metrics.clone(),
             serves: Serves::Metrics,
+            hub: None,
         });
         http.push(tokio::spawn(server::run(
             vec![l],
@@ -136,6 +149,9 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
                 match Config::load(&overrides) {
                     Ok(new) => {
                         let rewatch = new.content_dir != current.content_dir || new.watch != current.watch;
+                        if new.websub != current.websub {
+                            warn!("[websub] settings take effect after a restart");
+                        }
                         if new.server != current.server {
                             warn!("[server] settings other than max_age take effect after a restart");
                         }

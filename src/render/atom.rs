@@ -104,10 +104,14 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
             uri: None,
             ..Person::default()
         }],
-        links: vec![
+        links: [
             link(spec.url(cfg, "atom"), "self", Some("application/atom+xml")),
             link(spec.html_url.clone(), "alternate", Some("text/html")),
-        ],
+        ]
+        .into_iter()
+        // WebSub: where to subscribe for pushed updates.
+        .chain(cfg.hub_urls().into_iter().map(|hub| link(hub, "hub", None)))
+        .collect(),
         generator: Some(Generator {
             value: "herald".into(),
             uri: None,

@@ -17,7 +17,17 @@ struct JsonFeed<'a> {
     description: &'a str,
     language: &'a str,
     authors: Vec<Author<'a>>,
+    /// WebSub hubs (JSON Feed 1.1 `hubs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hubs: Vec<Hub>,
     items: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+struct Hub {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -60,6 +70,14 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
         authors: vec![Author {
             name: &cfg.site.author,
         }],
+        hubs: cfg
+            .hub_urls()
+            .into_iter()
+            .map(|url| Hub {
+                kind: "WebSub",
+                url,
+            })
+            .collect(),
         items: spec
             .entries
             .iter()

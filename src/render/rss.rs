@@ -25,13 +25,21 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
         docs: Some("https://www.rssboard.org/rss-specification".into()),
         ..Channel::default()
     };
+    let hubs = cfg.hub_urls().into_iter().map(|href| Link {
+        href,
+        rel: "hub".into(),
+        ..Link::default()
+    });
     channel.set_atom_ext(AtomExtension {
-        links: vec![Link {
+        links: std::iter::once(Link {
             href: spec.url(cfg, "rss"),
             rel: "self".into(),
             mime_type: Some("application/rss+xml".into()),
             ..Link::default()
-        }],
+        })
+        // WebSub: where to subscribe for pushed updates.
+        .chain(hubs)
+        .collect(),
     });
     channel.items = spec
         .entries

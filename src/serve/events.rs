@@ -1,9 +1,29 @@
-//! The watcher's vocabulary: what it tells the engine ([`Msg`], [`Change`]). Both the
-//! watcher and the engine import it; neither imports the other.
+//! The engine's vocabulary: what the watcher tells it ([`Msg`], [`Change`]), and what it
+//! tells whoever acts on a publish ([`Published`]: hub pings and deliveries). Both sides
+//! import it; neither imports the other.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::config::Config;
+use crate::serve::snapshot::Snapshot;
+
+/// What one publish changed.
+#[derive(Debug)]
+pub struct Published {
+    pub generation: u64,
+    /// Feed and list routes whose bytes changed since they were last published (a restart
+    /// compares with what the state kept).
+    pub changed: Vec<String>,
+    /// Routes published for the first time (every route of a first start).
+    pub added: Vec<String>,
+    /// Routes gone with this publish.
+    pub removed: Vec<String>,
+    pub snapshot: Arc<Snapshot>,
+}
+
+/// Where the engine sends each [`Published`].
+pub type PublishedTx = tokio::sync::mpsc::UnboundedSender<Arc<Published>>;
 
 /// What the engine is told.
 #[derive(Debug)]

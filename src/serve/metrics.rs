@@ -5,11 +5,11 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 /// Route kinds requests are counted by.
-pub const ROUTE_KINDS: [&str; 8] = [
-    "rss", "atom", "json", "opml", "html", "healthz", "metrics", "other",
+pub const ROUTE_KINDS: [&str; 9] = [
+    "rss", "atom", "json", "opml", "html", "healthz", "metrics", "websub", "other",
 ];
 /// Statuses requests are counted by; anything else counts as "other".
-pub const STATUSES: [u16; 7] = [200, 304, 404, 405, 503, 400, 0];
+pub const STATUSES: [u16; 11] = [200, 304, 404, 405, 503, 400, 202, 403, 413, 429, 0];
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -42,6 +42,21 @@ pub struct Metrics {
     pub change_batches_queued: AtomicI64,
     /// When the indexer started the work it is doing (Unix seconds), 0 while it waits.
     pub indexer_busy_since: AtomicI64,
+    /// WebSub: active subscriptions of the built-in hub.
+    pub websub_subscriptions: AtomicU64,
+    /// Intents verified (subscriptions made or ended) and not verified.
+    pub websub_verifications: AtomicU64,
+    pub websub_verifications_failed: AtomicU64,
+    /// Feed bodies delivered to subscribers; deliveries given up after every try; failed tries.
+    pub websub_deliveries: AtomicU64,
+    pub websub_deliveries_failed: AtomicU64,
+    pub websub_delivery_errors: AtomicU64,
+    /// Feed URLs pinged to external hubs; dropped after an hour of failures; failed pings.
+    pub websub_pings_sent: AtomicU64,
+    pub websub_pings_failed: AtomicU64,
+    pub websub_ping_errors: AtomicU64,
+    /// Feed URLs waiting to be pinged (summed over the hubs).
+    pub websub_pings_queued: AtomicU64,
 }
 
 /// How long the indexer may work on one batch before `/healthz` calls it stalled. A batch
@@ -103,6 +118,7 @@ impl Metrics {
         self.singles(&mut o, REBUILDS);
         self.requests_by_route(&mut o);
         self.singles(&mut o, REST);
+        self.singles(&mut o, WEBSUB);
         o
     }
 
@@ -231,6 +247,69 @@ const REBUILDS: &[Single] = &[
         "gauge",
         "Duration of the last rebuild.",
         |m| seconds(&m.rebuild_micros_last),
+    ),
+];
+
+const WEBSUB: &[Single] = &[
+    (
+        "herald_websub_subscriptions",
+        "gauge",
+        "Active subscriptions of the built-in WebSub hub.",
+        |m| m.websub_subscriptions.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_websub_verifications_total",
+        "counter",
+        "Subscriber intents verified (subscriptions made or ended).",
+        |m| m.websub_verifications.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_websub_verifications_failed_total",
+        "counter",
+        "Subscriber intents not verified (wrong or no challenge echo).",
+        |m| m.websub_verifications_failed.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_websub_deliveries_total",
+        "counter",
+        "Feed bodies delivered to subscribers.",
+        |m| m.websub_deliveries.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_websub_deliveries_failed_total",
+        "counter",
+        "Deliveries given up after every try (the subscription stays).",
+        |m| m.websub_deliveries_failed.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_websub_delivery_errors_total",
+        "counter",
+        "Delivery tries that failed (each retried until given up).",
+        |m| m.websub_delivery_errors.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_websub_pings_total",
+        "counter",
+        "Feed URLs pinged to external hubs.",
+        |m| m.websub_pings_sent.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_websub_pings_failed_total",
+        "counter",
+        "Feed URLs whose ping was dropped after an hour of failures.",
+        |m| m.websub_pings_failed.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_websub_ping_errors_total",
+        "counter",
+        "Pings to external hubs that failed (each retried with backoff).",
+        |m| m.websub_ping_errors.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_websub_pings_queued",
+        "gauge",
+        "Feed URLs waiting to be pinged (summed over the external hubs).",
+        |m| m.websub_pings_queued.load(Relaxed).to_string(),
     ),
 ];
 

@@ -1,6 +1,7 @@
 //! The daemon around the pipeline: the watcher's vocabulary (`events`) and the watcher, the
 //! engine that owns the index and the store and publishes snapshots, the snapshot and the
-//! feed cache that requests read, HTTP, zero-copy bodies, metrics and systemd. Nothing in
+//! feed cache that requests read, HTTP, zero-copy bodies, metrics, systemd, and WebSub
+//! (hub pings and the built-in hub). Nothing in
 //! the pipeline (content, model, index, render) or the store imports from here.
 
 pub mod coding;
@@ -12,4 +13,5 @@ pub mod metrics;
 pub mod snapshot;
 pub mod systemd;
 pub mod watch;
+pub mod websub;
 pub mod zerocopy;

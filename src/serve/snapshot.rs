@@ -62,12 +62,12 @@ pub struct Headers {
     /// `ETag` per coding, in the order of [`Coding`]: identity, gzip, brotli.
     etags: [HeaderValue; 3],
     pub last_modified: HeaderValue,
-    /// `Link: <self>; rel="self"` for feeds.
+    /// For feeds: `Link: <hub>; rel="hub", …, <self>; rel="self"`.
     pub link: Option<HeaderValue>,
 }
 
 impl Headers {
-    fn new(tag: &str, last_modified: i64, self_url: Option<&str>) -> Headers {
+    fn new(tag: &str, last_modified: i64, link: Option<&str>) -> Headers {
         // Tags are hex and dates ASCII: always valid.
         let value = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""));
         let lm = std::time::UNIX_EPOCH
@@ -77,8 +77,7 @@ impl Headers {
                 .map(|c| value(format!("\"{tag}{}\"", c.etag_suffix()))),
             last_modified: value(httpdate::fmt_http_date(lm)),
             // A URL that is not a valid header value (not ASCII) gets no Link header.
-            link: self_url
-                .and_then(|url| HeaderValue::from_str(&format!("<{url}>; rel=\"self\"")).ok()),
+            link: link.and_then(|link| HeaderValue::from_str(link).ok()),
         }
     }
 
@@ -95,14 +94,9 @@ impl Rendered {
     /// Builds a representation. Compressed variants are made on first use or by [`warm`].
     ///
     /// [`warm`]: Rendered::warm
-    pub fn new(
-        kind: Kind,
-        body: Vec<u8>,
-        last_modified: i64,
-        self_url: Option<String>,
-    ) -> Rendered {
+    pub fn new(kind: Kind, body: Vec<u8>, last_modified: i64, link: Option<String>) -> Rendered {
         let tag = body_tag(&body);
-        Self::from_bytes(kind, exact(body), tag, last_modified, self_url)
+        Self::from_bytes(kind, exact(body), tag, last_modified, link)
     }
 
     /// Like [`Rendered::new`] with the body's tag ([`body_tag`]) already computed and the
@@ -112,7 +106,7 @@ impl Rendered {
         identity: Bytes,
         tag: String,
         last_modified: i64,
-        self_url: Option<String>,
+        link: Option<String>,
     ) -> Rendered {
         Rendered {
             kind,
@@ -121,7 +115,7 @@ impl Rendered {
                 gzip: OnceLock::new(),
                 br: OnceLock::new(),
             },
-            headers: Headers::new(&tag, last_modified, self_url.as_deref()),
+            headers: Headers::new(&tag, last_modified, link.as_deref()),
             tag,
             last_modified,
         }
@@ -152,11 +146,11 @@ impl Rendered {
         feed: Arc<LazyFeed>,
         tag: PageTag,
         last_modified: i64,
-        self_url: Option<String>,
+        link: Option<String>,
     ) -> Rendered {
         Rendered {
             kind,
-            headers: Headers::new(tag.as_str(), last_modified, self_url.as_deref()),
+            headers: Headers::new(tag.as_str(), last_modified, link.as_deref()),
             tag: tag.as_str().to_string(),
             repr: Repr::Lazy { feed, tag },
             last_modified,

@@ -33,7 +33,7 @@ use crate::index::Index;
 use crate::model::Record;
 use crate::model::{Article, Content, PageTag};
 use crate::render::{self, Kind, Pages};
-use crate::serve::events::{Change, Msg};
+use crate::serve::events::{Change, Msg, Published, PublishedTx};
 use crate::serve::feed_cache::{self, FeedCache, LazyFeed};
 use crate::serve::metrics::Metrics;
 use crate::serve::snapshot::{
@@ -152,6 +152,11 @@ impl Engine {
             publisher,
             metrics,
         }
+    }
+
+    /// `tx` is told what each publish changes, from the first one on.
+    pub fn on_publish(&mut self, tx: PublishedTx) {
+        self.publisher.listen(tx);
     }
 
     /// The first full scan; publishes the first snapshot. The scan walks the tree (one core,

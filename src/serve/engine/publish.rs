@@ -28,10 +28,12 @@ pub(super) struct Publisher {
     /// Feeds in the last snapshot (each format counted).
     feeds: usize,
     tx: tokio::sync::watch::Sender<Option<Arc<Snapshot>>>,
+    /// Told what each publish changed (see [`Published`]).
+    listeners: Vec<PublishedTx>,
 }
 
 /// What a publish leaves to its caller.
-pub(super) struct Published {
+pub(super) struct Done {
     /// New Last-Modified values to keep in the state: (route, tag, seconds).
     pub(super) lm_updates: Vec<(String, String, i64)>,
     /// Routes and article pages given a new representation.
@@ -61,7 +63,13 @@ impl Publisher {
             last_change: now,
             feeds: 0,
             tx,
+            listeners: Vec::new(),
         }
+    }
+
+    /// `tx` is told what each publish from now on changes.
+    pub(super) fn listen(&mut self, tx: PublishedTx) {
+        self.listeners.push(tx);
     }
 
     /// New settings: pages made from now on carry their fingerprint, and date from when
@@ -100,7 +108,7 @@ impl Publisher {
         changed: &[Pair],
         full: bool,
         now: i64,
-    ) -> Published {
+    ) -> Done {
         let t_render = Instant::now();
         let Rendering {
             prepared,
@@ -127,6 +135,8 @@ impl Publisher {
             prewarm,
             lm_updates,
             rebuilt,
+            changed: changed_routes,
+            added,
         } = self.settle(prepared, &mut routes, now, cfg);
         let (articles_by_slug, pages) = self.article_pages(index, changed, full);
         debug!(
@@ -140,7 +150,15 @@ impl Publisher {
         self.routes = routes;
         self.articles_by_slug = articles_by_slug;
         self.feeds = feeds;
-        self.send(cfg, index.len());
+        let snapshot = self.send(cfg, index.len());
+        let published = Arc::new(Published {
+            generation: self.generation,
+            changed: changed_routes,
+            added,
+            removed,
+            snapshot,
+        });
+        self.listeners.retain(|l| l.send(published.clone()).is_ok());
         // Compress what readers poll (feeds, index, OPML) now, in the background; then render
         // the most popular of the changed term feeds into their cache.
         let (feed_cache, generation) = (self.feed_cache.clone(), self.generation);
@@ -149,7 +167,7 @@ impl Publisher {
             warm.iter().for_each(|r| r.warm());
             feed_cache::prewarm(prewarm, &feed_cache, generation);
         });
-        Published {
+        Done {
             lm_updates,
             rebuilt: rebuilt + pages,
         }
@@ -228,7 +246,7 @@ impl Publisher {
     }
 
     /// Sends the next snapshot to the HTTP side.
-    fn send(&mut self, cfg: &Arc<Config>, articles: usize) {
+    fn send(&mut self, cfg: &Arc<Config>, articles: usize) -> Arc<Snapshot> {
         self.generation += 1;
         let snapshot = Snapshot {
             routes: self.routes.clone(),
@@ -245,13 +263,18 @@ impl Publisher {
             cache_control: Snapshot::cache_control(cfg.server.max_age),
             last_change: self.last_change,
         };
-        self.tx.send_replace(Some(Arc::new(snapshot)));
+        let snapshot = Arc::new(snapshot);
+        self.tx.send_replace(Some(snapshot.clone()));
+        snapshot
     }
 
     /// The affected term feeds, published unrendered: per format a digest of everything the
     /// body shows stands for it (the ETag), and the body is made on request.
     fn term_feeds(&self, terms: Vec<FeedSpec<'_>>, cfg: &Arc<Config>) -> Vec<Prepared> {
-        let (fingerprint, feed_cache) = (&self.fingerprint, &self.feed_cache);
+        // A term feed also shows the hubs it advertises (settings that do not shape
+        // articles, so not part of the fingerprint the article cache is keyed by).
+        let fingerprint = format!("{}|{:?}", self.fingerprint, cfg.hub_urls());
+        let (fingerprint, feed_cache) = (&fingerprint, &self.feed_cache);
         terms
             .into_par_iter()
             .flat_map_iter(|spec| {
@@ -290,6 +313,8 @@ impl Publisher {
         let mut prewarm: Vec<feed_cache::Warm> = Vec::new();
         let mut lm_updates = Vec::new();
         let mut rebuilt = 0;
+        let (mut changed, mut added) = (Vec::new(), Vec::new());
+        let hubs = cfg.hub_urls();
         for Prepared {
             route,
             kind,
@@ -303,14 +328,19 @@ impl Publisher {
                 continue;
             }
             let previous = self.route_lm.get(&route).map(|(t, lm)| (t.as_str(), *lm));
+            match previous {
+                None => added.push(route.clone()),
+                Some((t, _)) if t != tag => changed.push(route.clone()),
+                Some(_) => {}
+            }
             let lm = next_last_modified(previous, &tag, updated, now);
             self.route_lm.insert(route.clone(), (tag.clone(), lm));
             lm_updates.push((route.clone(), tag.clone(), lm));
-            let self_url = kind.is_feed().then(|| cfg.url(&route));
+            let link = kind.is_feed().then(|| feed_link(&hubs, &cfg.url(&route)));
             let rendered = match body {
                 Body::Rendered(body) => {
                     let body = body_bytes(&cfg.state_dir, body);
-                    let r = Arc::new(Rendered::from_bytes(kind, body, tag, lm, self_url));
+                    let r = Arc::new(Rendered::from_bytes(kind, body, tag, lm, link));
                     warm.push(r.clone());
                     r
                 }
@@ -320,7 +350,7 @@ impl Publisher {
                         kind,
                         tag,
                     });
-                    Arc::new(Rendered::lazy(kind, feed, tag, lm, self_url))
+                    Arc::new(Rendered::lazy(kind, feed, tag, lm, link))
                 }
             };
             routes.insert(route, rendered);
@@ -331,6 +361,8 @@ impl Publisher {
             prewarm,
             lm_updates,
             rebuilt,
+            changed,
+            added,
         }
     }
 }
@@ -399,6 +431,16 @@ fn body_bytes(state_dir: &Path, body: Vec<u8>) -> bytes::Bytes {
     crate::serve::coding::exact(body)
 }
 
+/// A feed's `Link` header: its hubs (WebSub) and itself.
+fn feed_link(hubs: &[String], self_url: &str) -> String {
+    let mut link: String = hubs
+        .iter()
+        .map(|h| format!("<{h}>; rel=\"hub\", "))
+        .collect();
+    link.push_str(&format!("<{self_url}>; rel=\"self\""));
+    link
+}
+
 /// What [`Publisher::render`] made.
 struct Rendering {
     prepared: Vec<Prepared>,
@@ -444,6 +486,10 @@ pub(super) struct Settled {
     /// New Last-Modified values to keep in the state: (route, tag, seconds).
     lm_updates: Vec<(String, String, i64)>,
     rebuilt: usize,
+    /// Routes whose tag differs from the one last published (kept in the state).
+    changed: Vec<String>,
+    /// Routes with no tag published before.
+    added: Vec<String>,
 }
 
 /// A route's Last-Modified (Unix seconds) after a publish made `tag` its version at `now`.

@@ -1,5 +1,6 @@
 //! Answering one request from the current snapshot: routes, `/healthz`, `/metrics`, 404,
-//! 405, HEAD, content coding and conditional GET. Pure lookups: no disk, no rendering.
+//! 405, HEAD, content coding and conditional GET. Pure lookups: no disk, no rendering. The
+//! one request that is not a lookup, `POST /websub`, is handed to the hub ([`websub`]).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::render::Kind;
 use crate::serve::coding::Coding;
 use crate::serve::metrics::Metrics;
 use crate::serve::snapshot::{Rendered, Snapshot};
+use crate::serve::websub::{hub::MAX_REQUEST_BYTES, Hub};
 
 /// The Content-Security-Policy of herald's HTML pages.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src http: https: data:; media-src http: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -24,6 +26,8 @@ pub struct App {
     pub site: watch::Receiver<Option<Arc<Snapshot>>>,
     pub metrics: Arc<Metrics>,
     pub serves: Serves,
+    /// The built-in WebSub hub, answering `POST /websub` (`[websub] builtin`).
+    pub hub: Option<Arc<Hub>>,
 }
 
 /// What one listener answers.
@@ -142,6 +146,61 @@ pub fn prepare<B>(req: &Request<B>, app: &App) -> Prepared {
     Prepared::Done(resp)
 }
 
+/// The hub, when this request is for it (`POST /websub` with the built-in hub on).
+pub fn hub_request<B>(req: &Request<B>, app: &App) -> Option<Arc<Hub>> {
+    let hub = app.hub.as_ref()?;
+    (req.method() == Method::POST && req.uri().path() == "/websub" && app.serves != Serves::Metrics)
+        .then(|| hub.clone())
+}
+
+/// Answers `POST /websub`: the form (at most 4 KiB) goes to the hub, which answers 202 or
+/// a 4xx saying what is wrong.
+pub async fn websub(
+    hub: Arc<Hub>,
+    req: Request<hyper::body::Incoming>,
+    peer: std::net::IpAddr,
+    app: &App,
+) -> Resp {
+    use http_body_util::BodyExt;
+    let form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|t| {
+            t.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    let (status, text) = if !form {
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the form as application/x-www-form-urlencoded\n".to_string(),
+        )
+    } else {
+        match http_body_util::Limited::new(req.into_body(), MAX_REQUEST_BYTES)
+            .collect()
+            .await
+        {
+            Ok(body) => hub.request(body.to_bytes(), peer).await,
+            Err(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("a subscription request is at most {MAX_REQUEST_BYTES} bytes\n"),
+            ),
+        }
+    };
+    let mut r = Response::new(Full::new(Bytes::from(text)));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    app.metrics.request("websub", status.as_u16());
+    r
+}
+
 enum Answer {
     Done(&'static str, Resp),
     NeedsBody(&'static str, Resp, Arc<Rendered>, Coding),
@@ -155,6 +214,16 @@ fn answer<B>(req: &Request<B>, path: &str, snapshot: Option<&Snapshot>, app: &Ap
         (_, Some(r)) => r.kind.as_str(),
         _ => "other",
     };
+    if path == "/websub" && app.hub.is_some() && app.serves != Serves::Metrics {
+        // Only POST gets here when the hub is on (see `hub_request`).
+        let mut r = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the WebSub hub takes POST (application/x-www-form-urlencoded)\n",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return Answer::Done("websub", r);
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         r.headers_mut()
@@ -288,6 +357,7 @@ mod tests {
             site,
             metrics: Arc::new(Metrics::default()),
             serves: Serves::Site { metrics: true },
+            hub: None,
         };
         let gzip = || {
             Request::get("/feed.atom")
@@ -314,6 +384,7 @@ mod tests {
             site,
             metrics: Arc::new(Metrics::default()),
             serves: Serves::Site { metrics: true },
+            hub: None,
         };
         assert_eq!(healthz(&app), StatusCode::OK);
         let now = chrono::Utc::now().timestamp();

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify, Semaphore};
 use tracing::{debug, info, warn};
 
-use super::routes::{prepare, App, Prepared};
+use super::routes::{hub_request, prepare, websub, App, Prepared};
 use crate::serve::zerocopy::{Activity, Stream};
 
 #[derive(Debug, Clone)]
@@ -264,10 +264,16 @@ async fn accept_loop(
         let app = app.clone();
         let svc_app = app.clone();
         let renders = renders.clone();
+        let peer_ip = peer.ip();
         let service = service_fn(move |req| {
-            let prepared = prepare(&req, &svc_app);
+            let hub = hub_request(&req, &svc_app);
+            let prepared = hub.is_none().then(|| prepare(&req, &svc_app));
             let (app, renders) = (svc_app.clone(), renders.clone());
             async move {
+                let Some(prepared) = prepared else {
+                    let hub = hub.expect("a request is for the hub or prepared");
+                    return Ok::<_, Infallible>(websub(hub, req, peer_ip, &app).await);
+                };
                 let resp = match prepared {
                     Prepared::Done(r) => r,
                     Prepared::NeedsBody(job) => {
