@@ -74,7 +74,11 @@ fn serve(stream: TcpStream, who: usize, tx: &mpsc::Sender<(usize, Instant, Strin
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()
     } else {
-        let _ = tx.send((who, Instant::now(), String::from_utf8_lossy(&body).into_owned()));
+        let _ = tx.send((
+            who,
+            Instant::now(),
+            String::from_utf8_lossy(&body).into_owned(),
+        ));
         String::new()
     };
     let mut s = stream;
@@ -100,7 +104,11 @@ fn post(addr: SocketAddr, body: &str) -> String {
 
 fn metric(addr: SocketAddr, name: &str) -> f64 {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out.lines()
@@ -135,7 +143,10 @@ fn main() {
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while metric(a.addr, "herald_websub_subscriptions") < a.subscribers as f64 {
-        assert!(Instant::now() < deadline, "subscriptions not active after 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "subscriptions not active after 60 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut latencies: Vec<Duration> = Vec::new();
@@ -145,7 +156,8 @@ fn main() {
         let title = format!("WebSub probe {round} {}", std::process::id());
         let path = dir.join(format!("probe-{round}.txt"));
         let mut f = std::fs::File::create(&path).unwrap();
-        f.write_all(format!("{title}\n\nA probe.\n").as_bytes()).unwrap();
+        f.write_all(format!("{title}\n\nA probe.\n").as_bytes())
+            .unwrap();
         drop(f);
         let closed = Instant::now();
         let mut got = vec![false; a.subscribers];

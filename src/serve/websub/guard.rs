@@ -107,6 +107,20 @@ pub async fn check_callback(url: &url::Url, allow_private: bool) -> Result<(), S
     }
 }
 
+/// A callback whose host is a literal address the guard refuses (names are checked when
+/// they are resolved, by [`GuardedResolver`]): for subscriptions kept from before the
+/// setting changed.
+pub fn literal_refused(url: &str, allow_private: bool) -> bool {
+    let Ok(url) = url::Url::parse(url) else {
+        return true;
+    };
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => check_ip(IpAddr::V4(ip), allow_private).is_err(),
+        Some(url::Host::Ipv6(ip)) => check_ip(IpAddr::V6(ip), allow_private).is_err(),
+        _ => false,
+    }
+}
+
 fn check_ip(ip: IpAddr, allow_private: bool) -> Result<(), String> {
     if allow_private || is_public(ip) {
         Ok(())

@@ -143,6 +143,10 @@ impl Hub {
             let Some(route) = self.route_in(&s.topic) else {
                 continue;
             };
+            // Kept from before private callbacks were turned off.
+            if super::guard::literal_refused(&s.callback, self.settings().allow_private_callbacks) {
+                continue;
+            }
             active.entry(route).or_default().insert(
                 s.callback,
                 Active {
