@@ -197,6 +197,11 @@ impl Index {
         self.by_path.iter().map(|b| &b.0)
     }
 
+    /// Every article, newest first (published, then id, then path).
+    pub fn newest_first(&self) -> impl DoubleEndedIterator<Item = &Arc<Article>> {
+        self.order.iter().map(|r| &r.0)
+    }
+
     /// Adds or replaces the article at its path; see [`Inserted`] for what else it did.
     pub fn insert(&mut self, article: impl Into<Arc<Article>>) -> Inserted {
         let mut article: Arc<Article> = article.into();

@@ -191,9 +191,33 @@ fn every_output_path_is_written_and_well_formed() {
                     .starts_with("https://news.example.com/"));
                 assert!(n.attribute("text").is_some() && n.attribute("type") == Some("rss"));
             }
+        } else if path.ends_with(".xml") {
+            check_sitemap(&read(&p), path);
+        } else if path == "robots.txt" {
+            let text = read(&p);
+            assert!(
+                text.contains("Sitemap: https://news.example.com/sitemap.xml\n"),
+                "{text}"
+            );
+            assert!(
+                text.contains("Sitemap: https://news.example.com/news-sitemap.xml\n"),
+                "{text}"
+            );
         } else {
             assert!(path.ends_with(".html"), "unexpected output {path}");
         }
+    }
+    for must in ["sitemap.xml", "news-sitemap.xml", "robots.txt"] {
+        assert!(all.contains(&must.to_string()), "{must} missing");
+    }
+    // Every article page is in the sitemap, and so is every feed (in Atom).
+    let sitemap = read(&out.join("sitemap.xml"));
+    for path in all
+        .iter()
+        .filter(|p| p.starts_with("articles/") || p.ends_with("feed.atom"))
+    {
+        let url = format!("<loc>https://news.example.com/{path}</loc>");
+        assert!(sitemap.contains(&url), "{path} not in the sitemap");
     }
     // Chinese names get unique ASCII slugs.
     assert!(
@@ -367,4 +391,79 @@ fn symlinks_outside_and_loops_are_never_followed() {
     assert!(text.contains("escape.txt: skipped: symlink to"), "{text}");
     assert!(text.contains("escape-dir: skipped: symlink to"), "{text}");
     assert!(text.contains("plain/loop: skipped: symlink loop"), "{text}");
+}
+
+/// The sitemaps.org protocol and Google's news sitemap rules: namespaces, required
+/// elements, absolute escaped URLs under the site, W3C datetimes, limits.
+fn check_sitemap(text: &str, path: &str) {
+    const NS: &str = "http://www.sitemaps.org/schemas/sitemap/0.9";
+    const NEWS: &str = "http://www.google.com/schemas/sitemap-news/0.9";
+    assert!(
+        text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+        "{path}"
+    );
+    assert!(text.len() <= 50 << 20, "{path}: over 50 MiB");
+    let doc = roxmltree::Document::parse(text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().namespace(), Some(NS), "{path}");
+    let w3c = |s: &str| chrono::DateTime::parse_from_rfc3339(s).is_ok() && s.len() >= 20;
+    let loc_ok =
+        |s: &str| s.starts_with("https://news.example.com/") && s.len() < 2048 && !s.contains(' ');
+    let child = |n: roxmltree::Node, name: &str, ns: &str| {
+        n.children()
+            .find(|c| c.tag_name().name() == name && c.tag_name().namespace() == Some(ns))
+            .and_then(|c| c.text())
+            .map(str::to_string)
+    };
+    match root.tag_name().name() {
+        "urlset" => {
+            let urls: Vec<_> = root.children().filter(|n| n.is_element()).collect();
+            assert!(urls.len() <= 50_000, "{path}");
+            for u in &urls {
+                assert_eq!(u.tag_name().name(), "url", "{path}");
+                let loc = child(*u, "loc", NS).unwrap_or_else(|| panic!("{path}: url without loc"));
+                assert!(loc_ok(&loc), "{path}: {loc}");
+                if let Some(m) = child(*u, "lastmod", NS) {
+                    assert!(w3c(&m), "{path}: lastmod {m}");
+                }
+                if path == "news-sitemap.xml" {
+                    let news = u
+                        .children()
+                        .find(|c| {
+                            c.tag_name().name() == "news" && c.tag_name().namespace() == Some(NEWS)
+                        })
+                        .unwrap_or_else(|| panic!("{path}: url without news:news"));
+                    let publication = news
+                        .children()
+                        .find(|c| c.tag_name().name() == "publication")
+                        .expect("news:publication");
+                    assert!(!child(publication, "name", NEWS).unwrap().is_empty());
+                    let lang = child(publication, "language", NEWS).unwrap();
+                    assert!(
+                        lang.len() <= 3 || lang == "zh-cn" || lang == "zh-tw",
+                        "{lang}"
+                    );
+                    let date = child(news, "publication_date", NEWS).unwrap();
+                    assert!(w3c(&date), "{date}");
+                    let age = chrono::Utc::now().signed_duration_since(
+                        chrono::DateTime::parse_from_rfc3339(&date).unwrap(),
+                    );
+                    assert!(
+                        age.num_seconds() <= 2 * 86_400,
+                        "{path}: {date} is older than two days"
+                    );
+                    assert!(!child(news, "title", NEWS).unwrap().is_empty());
+                }
+            }
+            if path == "news-sitemap.xml" {
+                assert!(urls.len() <= 1000);
+            }
+        }
+        "sitemapindex" => {
+            for s in root.children().filter(|n| n.is_element()) {
+                assert!(loc_ok(&child(s, "loc", NS).unwrap()), "{path}");
+            }
+        }
+        other => panic!("{path}: root element {other}"),
+    }
 }

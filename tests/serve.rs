@@ -828,3 +828,56 @@ fn if_modified_since_alone_never_misses_an_edit_within_one_second() {
         "the poller missed the last edit"
     );
 }
+
+#[test]
+fn sitemaps_and_robots_follow_the_content_and_revalidate() {
+    let (site, server) = serve_site();
+    let sitemap = server.get("/sitemap.xml");
+    assert_eq!(sitemap.status, 200);
+    assert_eq!(
+        sitemap.header("content-type"),
+        Some("application/xml; charset=utf-8")
+    );
+    let etag = sitemap.header("etag").unwrap().to_string();
+    let again = server.request("GET", "/sitemap.xml", &[("If-None-Match", &etag)]);
+    assert_eq!(again.status, 304);
+    let robots = server.get("/robots.txt").text();
+    assert!(
+        robots.contains("Sitemap: https://news.example.com/news-sitemap.xml"),
+        "{robots}"
+    );
+
+    // A new article is in both sitemaps at once, and the sitemap's ETag moves.
+    std::fs::write(
+        site.content().join("plain/sitemapped.txt"),
+        "Sitemapped\n\nBody.\n",
+    )
+    .unwrap();
+    server.wait_until("the new article in the sitemap", || {
+        server
+            .get("/sitemap.xml")
+            .text()
+            .contains("/articles/sitemapped.html")
+    });
+    assert!(server
+        .get("/news-sitemap.xml")
+        .text()
+        .contains("<news:title>Sitemapped</news:title>"));
+    let moved = server.request("GET", "/sitemap.xml", &[("If-None-Match", &etag)]);
+    assert_eq!(moved.status, 200);
+
+    // The content dir's own robots.txt is served as it is (and is not an article).
+    std::fs::write(
+        site.content().join("robots.txt"),
+        "User-agent: *\nDisallow: /tags/\n",
+    )
+    .unwrap();
+    server.wait_until("the site's own robots.txt", || {
+        server.get("/robots.txt").text() == "User-agent: *\nDisallow: /tags/\n"
+    });
+    assert!(!server.get("/feed.json").text().contains("Disallow"));
+    std::fs::remove_file(site.content().join("robots.txt")).unwrap();
+    server.wait_until("herald's robots.txt again", || {
+        server.get("/robots.txt").text().contains("Sitemap:")
+    });
+}

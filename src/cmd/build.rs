@@ -35,7 +35,8 @@ pub fn run(cfg: &Config, out: &Path) -> anyhow::Result<()> {
     }
     let epoch = site_epoch(&state, now)?;
     let t1 = std::time::Instant::now();
-    let lists = render::render_lists(&ingested.index, cfg, epoch);
+    let robots = own_robots(cfg);
+    let lists = render::render_lists(&ingested.index, cfg, epoch, now, robots.as_deref());
     tracing::debug!(ms = t1.elapsed().as_millis() as u64, "phase: render lists");
     let t2 = std::time::Instant::now();
     let articles: Vec<&Arc<Article>> = ingested.index.articles().collect();
@@ -52,6 +53,17 @@ pub fn run(cfg: &Config, out: &Path) -> anyhow::Result<()> {
         "site built"
     );
     Ok(())
+}
+
+/// The content dir's own `robots.txt`, if it has one and it can be used (64 KiB at most).
+pub fn own_robots(cfg: &Config) -> Option<Vec<u8>> {
+    match crate::content::Loader::new(cfg).read_site_file("robots.txt", 64 << 10) {
+        Ok(bytes) => bytes,
+        Err(s) => {
+            warn!(path = %s.path, reason = s.reason.as_str(), "{}; writing herald's own", s.message);
+            None
+        }
+    }
 }
 
 /// Writes the lists and every article's page, each rendered and written on any core (temp

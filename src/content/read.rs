@@ -8,6 +8,33 @@ use std::path::{Path, PathBuf};
 use super::{io_reason, Loader, SkipReason, Skipped};
 
 impl Loader {
+    /// A file of the site that is not an article (the content dir's own `robots.txt`),
+    /// opened as articles are ([`Loader::open_inside`]) and read up to `cap` bytes. None
+    /// when there is no such file; a reason when it cannot be used.
+    pub fn read_site_file(&self, rel: &str, cap: u64) -> Result<Option<Vec<u8>>, Skipped> {
+        let abs = self.root.join(rel);
+        if std::fs::symlink_metadata(&abs).is_err() {
+            return Ok(None);
+        }
+        let (file, meta) = self.open_inside(rel, &abs)?;
+        if meta.len() > cap {
+            return Err(Skipped::new(
+                rel,
+                SkipReason::TooLarge,
+                format!("skipped: {} bytes, more than {cap}", meta.len()),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(cap).read_to_end(&mut bytes).map_err(|e| {
+            Skipped::new(
+                rel,
+                SkipReason::Unreadable,
+                format!("unreadable: {}", io_reason(Some(&e))),
+            )
+        })?;
+        Ok(Some(bytes))
+    }
+
     /// Opens `abs` once and checks *what was opened*: a regular file inside the content dir.
     ///
     /// Checking the path first and opening it again would let a file swapped for a symlink in

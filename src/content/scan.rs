@@ -10,6 +10,13 @@ use super::{Format, SkipReason, Skipped};
 /// Decides from the path alone whether a file may be an article, and in which format.
 /// Shared by the scan and the watcher, so both skip exactly the same files.
 pub fn is_candidate(rel: &Path) -> Result<Format, (SkipReason, String)> {
+    if rel == Path::new("robots.txt") {
+        return Err((
+            SkipReason::NotArticle,
+            "not an article: robots.txt at the top of the content dir is served as /robots.txt"
+                .into(),
+        ));
+    }
     for comp in rel.components() {
         if let Component::Normal(name) = comp {
             if name.to_string_lossy().starts_with('.') {

@@ -10,6 +10,7 @@ mod html;
 mod json;
 mod opml;
 mod rss;
+pub mod sitemap;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -31,6 +32,10 @@ pub enum Kind {
     Json,
     Opml,
     Html,
+    /// Sitemaps.
+    Xml,
+    /// `robots.txt`.
+    Text,
 }
 
 impl Kind {
@@ -41,6 +46,8 @@ impl Kind {
             Kind::Json => "application/feed+json; charset=utf-8",
             Kind::Opml => "text/x-opml; charset=utf-8",
             Kind::Html => "text/html; charset=utf-8",
+            Kind::Xml => "application/xml; charset=utf-8",
+            Kind::Text => "text/plain; charset=utf-8",
         }
     }
 
@@ -52,6 +59,8 @@ impl Kind {
             Kind::Json => "json",
             Kind::Opml => "opml",
             Kind::Html => "html",
+            Kind::Xml => "xml",
+            Kind::Text => "txt",
         }
     }
 
@@ -149,7 +158,8 @@ impl FeedSpec<'_> {
 /// Renders the whole site. `empty_updated` is used as the `updated` time of feeds with no
 /// entries (the caller keeps it stable, e.g. when the state store was created).
 pub fn render_site(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOffset>) -> Pages {
-    let mut pages = render_lists(index, cfg, empty_updated);
+    let now = empty_updated.with_timezone(&chrono::Utc);
+    let mut pages = render_lists(index, cfg, empty_updated, now, None);
     let all: Vec<&Arc<Article>> = index.articles().collect();
     let rendered: Vec<_> = all
         .par_iter()
@@ -160,8 +170,15 @@ pub fn render_site(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOff
 }
 
 /// Every file of the site but the article pages (one per article, see [`article_page`]):
-/// the feeds, `index.html` and `feeds.opml`.
-pub fn render_lists(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOffset>) -> Pages {
+/// the feeds, `index.html`, `feeds.opml`, the sitemaps (the news sitemap as of `now`) and
+/// `robots.txt` (`robots`: the content dir's own, served as it is).
+pub fn render_lists(
+    index: &Index,
+    cfg: &Config,
+    empty_updated: DateTime<FixedOffset>,
+    now: chrono::DateTime<chrono::Utc>,
+    robots: Option<&[u8]>,
+) -> Pages {
     let views = index.views(cfg.feed.entries);
     let specs = feed_specs(&views, cfg, empty_updated);
     let mut pages: Pages = specs
@@ -176,7 +193,30 @@ pub fn render_lists(index: &Index, cfg: &Config, empty_updated: DateTime<FixedOf
             a
         });
     render_front(&views, &specs, cfg, empty_updated, &mut pages);
+    let plan = sitemap::Plan::new(index.newest_first().rev().collect(), specs.len());
+    pages.extend(sitemap::sitemaps(
+        &plan,
+        &specs,
+        cfg,
+        empty_updated,
+        &mut |_, _| false,
+    ));
+    let news = sitemap::news_articles(index.newest_first(), now);
+    pages.insert("news-sitemap.xml".into(), sitemap::news_sitemap(&news, cfg));
+    pages.insert("robots.txt".into(), robots_txt(robots, cfg));
     pages
+}
+
+/// `robots.txt`: the content dir's own, else one naming the sitemaps.
+pub fn robots_txt(own: Option<&[u8]>, cfg: &Config) -> Page {
+    match own {
+        Some(bytes) => Page {
+            kind: Kind::Text,
+            body: bytes.to_vec(),
+            updated: None,
+        },
+        None => sitemap::robots(cfg),
+    }
 }
 
 /// The page of one article.
@@ -440,7 +480,7 @@ pub(crate) mod tests {
                 Kind::Json => {
                     serde_json::from_str::<serde_json::Value>(&text).unwrap();
                 }
-                Kind::Html => {}
+                Kind::Html | Kind::Text => {}
                 _ => {
                     roxmltree::Document::parse(&text)
                         .unwrap_or_else(|e| panic!("{path}: {e}\n{text}"));

@@ -85,6 +85,9 @@ impl Engine {
             }
         }
         let gone = self.gone_under(&mut work);
+        if work.touched.contains(ROBOTS) || gone.contains(ROBOTS) {
+            self.refresh_robots();
+        }
         changed.extend(self.apply(work.touched, gone, Pass::Changes));
         self.publish(changed, false, started);
     }
@@ -267,8 +270,29 @@ impl Engine {
         let touched: BTreeSet<String> =
             files.into_iter().filter(|f| !writing.contains(f)).collect();
         let everything = pass.is_everything();
+        self.refresh_robots();
         let changed = self.apply(touched, gone, pass);
         self.publish(changed, everything, started);
+    }
+}
+
+/// The content dir's own `robots.txt`, served as `/robots.txt` (not an article).
+const ROBOTS: &str = "robots.txt";
+
+impl Engine {
+    /// Reads the content dir's own `robots.txt` again (the publisher serves it, or herald's
+    /// own when there is none or it cannot be used).
+    fn refresh_robots(&mut self) {
+        let robots = match self.loader.read_site_file(ROBOTS, 64 << 10) {
+            Ok(r) => r,
+            Err(s) => {
+                self.seen.skipped(&s, &self.metrics);
+                None
+            }
+        };
+        if self.publisher.set_robots(robots) {
+            debug!("robots.txt changed");
+        }
     }
 }
 

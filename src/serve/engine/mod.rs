@@ -232,6 +232,10 @@ impl Engine {
                 }
                 Ok(Msg::Reload(cfg)) => self.reload(*cfg),
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                // The news sitemap drops entries as they turn two days old.
+                Err(RecvTimeoutError::Timeout) if self.publisher.lists_due(now_secs()) => {
+                    self.publish(Vec::new(), false, Instant::now());
+                }
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if !rescan_every.is_zero() && Instant::now() >= next_rescan {

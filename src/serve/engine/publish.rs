@@ -4,7 +4,7 @@
 //! request), their Last-Modified settled ([`next_last_modified`]), and the snapshot sent.
 
 use super::*;
-use crate::render::FeedSpec;
+use crate::render::{sitemap, FeedSpec};
 
 /// What the last snapshot published, and what the next one is compared with.
 pub(super) struct Publisher {
@@ -30,6 +30,14 @@ pub(super) struct Publisher {
     tx: tokio::sync::watch::Sender<Option<Arc<Snapshot>>>,
     /// Told what each publish changed (see [`Published`]).
     listeners: Vec<PublishedTx>,
+    /// The content dir's own `robots.txt`, served instead of herald's.
+    robots: Option<Arc<[u8]>>,
+    /// Per sitemap child of articles: a digest of what it lists (unchanged: not made again).
+    sitemap_digests: HashMap<String, u64>,
+    /// When the news sitemap changes by the clock alone (its oldest entry turns two days old).
+    news_expires: Option<i64>,
+    /// `robots` changed since the last publish.
+    robots_changed: bool,
 }
 
 /// What a publish leaves to its caller.
@@ -64,7 +72,26 @@ impl Publisher {
             feeds: 0,
             tx,
             listeners: Vec::new(),
+            robots: None,
+            sitemap_digests: HashMap::new(),
+            news_expires: None,
+            robots_changed: false,
         }
+    }
+
+    /// The content dir's own `robots.txt` (None: herald's); true when that is a change.
+    pub(super) fn set_robots(&mut self, robots: Option<Vec<u8>>) -> bool {
+        let robots: Option<Arc<[u8]>> = robots.map(Into::into);
+        let changed = robots != self.robots;
+        self.robots = robots;
+        self.robots_changed |= changed;
+        changed
+    }
+
+    /// Whether the lists must be published again though no article changed: the news
+    /// sitemap drops an entry by the clock alone, or `robots.txt` changed.
+    pub(super) fn lists_due(&self, now: i64) -> bool {
+        self.robots_changed || self.news_expires.is_some_and(|t| now >= t)
     }
 
     /// `tx` is told what each publish from now on changes.
@@ -114,7 +141,12 @@ impl Publisher {
             prepared,
             removed,
             feeds,
-        } = self.render(index, cfg, changed, full);
+            sitemap_digests,
+            news_expires,
+        } = self.render(index, cfg, changed, full, now);
+        self.sitemap_digests = sitemap_digests;
+        self.news_expires = news_expires;
+        self.robots_changed = false;
         debug!(
             routes = prepared.len(),
             ms = t_render.elapsed().as_millis() as u64,
@@ -176,17 +208,25 @@ impl Publisher {
     /// Renders the routes a change touches: the lists (index, OPML: long with many terms)
     /// beside the main feeds, and the affected term feeds as digests. Also says which
     /// routes are gone (a term no article has any more) and how many feeds there are.
-    fn render(&self, index: &Index, cfg: &Arc<Config>, changed: &[Pair], full: bool) -> Rendering {
+    fn render(
+        &self,
+        index: &Index,
+        cfg: &Arc<Config>,
+        changed: &[Pair],
+        full: bool,
+        now: i64,
+    ) -> Rendering {
         let views = index.views(cfg.feed.entries);
         let specs = render::feed_specs(&views, cfg, self.epoch);
         let affected = affected_feeds(changed);
-        let removed = removed_routes(&affected, &specs);
+        let mut removed = removed_routes(&affected, &specs);
         let feeds = specs.len() * render::FEED_FORMATS.len();
-        let (mut pages, main_pages) = rayon::join(
+        let ((mut pages, discovery), main_pages) = rayon::join(
             || {
                 let mut pages = Pages::new();
                 render::render_front(&views, &specs, cfg, self.epoch, &mut pages);
-                pages
+                let discovery = self.discovery(index, &specs, cfg, full, now);
+                (pages, discovery)
             },
             || {
                 let mut pages = Pages::new();
@@ -197,6 +237,19 @@ impl Publisher {
             },
         );
         pages.extend(main_pages);
+        let Discovery {
+            pages: found,
+            digests: sitemap_digests,
+            news_expires,
+        } = discovery;
+        pages.extend(found);
+        // Children of a sitemap index that is no more (the site shrank).
+        removed.extend(
+            self.sitemap_digests
+                .keys()
+                .filter(|p| !sitemap_digests.contains_key(*p))
+                .map(|p| format!("/{p}")),
+        );
         let terms: Vec<_> = specs
             .into_iter()
             .filter(|spec| spec.key != "feed" && (full || affected.contains(&spec.key)))
@@ -217,6 +270,51 @@ impl Publisher {
             prepared,
             removed,
             feeds,
+            sitemap_digests,
+            news_expires,
+        }
+    }
+
+    /// The sitemaps (children of articles made again only when what they list changed),
+    /// the news sitemap as of `now` and `robots.txt`.
+    fn discovery(
+        &self,
+        index: &Index,
+        specs: &[FeedSpec],
+        cfg: &Config,
+        full: bool,
+        now: i64,
+    ) -> Discovery {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let plan = sitemap::Plan::new(index.newest_first().rev().collect(), specs.len());
+        let mut digests = HashMap::new();
+        let mut skip = |path: &str, articles: &[&Arc<Article>]| {
+            let mut h = foldhash::fast::FixedState::with_seed(0x5173).build_hasher();
+            for a in articles {
+                (&a.id, &a.slug, a.updated.timestamp()).hash(&mut h);
+            }
+            let digest = h.finish();
+            let same = !full && self.sitemap_digests.get(path) == Some(&digest);
+            digests.insert(path.to_string(), digest);
+            same
+        };
+        let mut pages: Pages = sitemap::sitemaps(&plan, specs, cfg, self.epoch, &mut skip)
+            .into_iter()
+            .collect();
+        if !plan.single {
+            // Not compared (always made), but known: a site that shrinks drops it.
+            digests.insert("sitemaps/feeds.xml".into(), 0);
+        }
+        let news = sitemap::news_articles(index.newest_first(), utc(now));
+        pages.insert("news-sitemap.xml".into(), sitemap::news_sitemap(&news, cfg));
+        pages.insert(
+            "robots.txt".into(),
+            render::robots_txt(self.robots.as_deref(), cfg),
+        );
+        Discovery {
+            pages,
+            digests,
+            news_expires: sitemap::news_expires(&news),
         }
     }
 
@@ -371,7 +469,8 @@ impl Engine {
     /// Publishes what `changed` affects (everything when `full`), then keeps the new
     /// Last-Modified values, queues the article cache's writes and reports.
     pub(super) fn publish(&mut self, changed: Vec<Pair>, full: bool, started: Instant) {
-        if !full && changed.is_empty() && self.publisher.generation() > 0 {
+        let due = self.publisher.lists_due(now_secs());
+        if !full && changed.is_empty() && self.publisher.generation() > 0 && !due {
             self.cache.flush();
             return;
         }
@@ -441,8 +540,17 @@ fn feed_link(hubs: &[String], self_url: &str) -> String {
     link
 }
 
+/// The sitemaps and `robots.txt`, and what the next publish compares with.
+struct Discovery {
+    pages: Pages,
+    digests: HashMap<String, u64>,
+    news_expires: Option<i64>,
+}
+
 /// What [`Publisher::render`] made.
 struct Rendering {
+    sitemap_digests: HashMap<String, u64>,
+    news_expires: Option<i64>,
     prepared: Vec<Prepared>,
     /// Routes of term feeds whose term is gone.
     removed: Vec<String>,
