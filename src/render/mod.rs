@@ -193,14 +193,9 @@ pub fn render_lists(
             a
         });
     render_front(&views, &specs, cfg, empty_updated, &mut pages);
-    let plan = sitemap::Plan::new(index.newest_first().rev().collect(), specs.len());
-    pages.extend(sitemap::sitemaps(
-        &plan,
-        &specs,
-        cfg,
-        empty_updated,
-        &mut |_, _| false,
-    ));
+    let mut sitemaps = sitemap::Sitemaps::default();
+    sitemaps.rebuild(index.articles());
+    pages.extend(sitemaps.render(&specs, cfg, empty_updated, true).0);
     let news = sitemap::news_articles(index.newest_first(), now);
     pages.insert("news-sitemap.xml".into(), sitemap::news_sitemap(&news, cfg));
     pages.insert("robots.txt".into(), robots_txt(robots, cfg));

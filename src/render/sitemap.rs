@@ -3,9 +3,11 @@
 //! index over children of at most 50 000), `/news-sitemap.xml` (Google News: the articles
 //! published in the last two days, at most 1 000) and `/robots.txt` naming both.
 //!
-//! Articles are listed oldest first, so a new article changes the last child only, and a
-//! child whose articles did not change keeps its bytes (and its ETag).
+//! Articles are grouped by month of publication ([`Sitemaps`]): a change makes its month's
+//! part again, nothing else, and a child whose articles did not change keeps its bytes
+//! (and its ETag).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -76,103 +78,183 @@ fn article_urls(articles: &[&Arc<Article>], cfg: &Config) -> String {
     out
 }
 
-/// How the sitemap is cut: articles (oldest first) into children of at most
-/// [`URLS_PER_SITEMAP`], the front page and the feeds in one of their own.
-pub struct Plan<'a> {
-    /// Articles, oldest first.
-    pub articles: Vec<&'a Arc<Article>>,
-    /// One file (`/sitemap.xml` is the urlset) or an index over children.
-    pub single: bool,
+/// The sitemap's articles by month of publication, each month's part of the sitemap made
+/// again only when one of its articles changed. Past [`URLS_PER_SITEMAP`] URLs, each month
+/// is a child of a sitemap index (`sitemaps/YYYY-MM.xml`, split in parts past the limit),
+/// so a new article changes its month's child and the index, nothing else; below it,
+/// `/sitemap.xml` joins the months' parts kept from before. Plain data: the caller says
+/// what changed (a publish) or hands over every article (a build).
+#[derive(Debug, Default)]
+pub struct Sitemaps {
+    months: BTreeMap<String, Month>,
+    /// Articles listed (all months).
+    articles: usize,
+    /// Whether the last render was one file (not an index).
+    single: bool,
+    /// Child paths made by the last render.
+    children: BTreeSet<String>,
 }
 
-impl<'a> Plan<'a> {
-    pub fn new(oldest_first: Vec<&'a Arc<Article>>, feeds: usize) -> Plan<'a> {
-        let single = oldest_first.len() + feeds < URLS_PER_SITEMAP;
-        Plan {
-            articles: oldest_first,
-            single,
+#[derive(Debug, Default)]
+struct Month {
+    /// By path.
+    articles: BTreeMap<Arc<str>, Arc<Article>>,
+    /// Changed since the last render.
+    dirty: bool,
+    /// Its `<url>` lines as last made (kept while the sitemap is one file).
+    urls: Option<String>,
+    lastmod: Option<DateTime<FixedOffset>>,
+}
+
+/// An article before and after a change (None: not there).
+pub type Change = (Option<Arc<Article>>, Option<Arc<Article>>);
+
+fn month_of(a: &Article) -> String {
+    a.published.format("%Y-%m").to_string()
+}
+
+impl Sitemaps {
+    /// Every article anew (a start or a build).
+    pub fn rebuild<'a>(&mut self, articles: impl Iterator<Item = &'a Arc<Article>>) {
+        self.months.clear();
+        self.articles = 0;
+        for a in articles {
+            self.insert(a.clone());
         }
     }
 
-    /// The children of articles: (path, its articles).
-    pub fn children(&self) -> Vec<(String, &[&'a Arc<Article>])> {
-        self.articles
-            .chunks(URLS_PER_SITEMAP)
-            .enumerate()
-            .map(|(i, c)| (format!("sitemaps/articles-{}.xml", i + 1), c))
-            .collect()
+    fn insert(&mut self, a: Arc<Article>) {
+        let m = self.months.entry(month_of(&a)).or_default();
+        m.dirty = true;
+        if m.articles.insert(a.path.clone(), a).is_none() {
+            self.articles += 1;
+        }
+    }
+
+    /// Takes a publish's changes: (before, after) per article.
+    pub fn apply(&mut self, changed: &[Change]) {
+        for (old, new) in changed {
+            if let Some(old) = old {
+                let key = month_of(old);
+                if let Some(m) = self.months.get_mut(&key) {
+                    m.dirty = true;
+                    if m.articles.remove(&old.path).is_some() {
+                        self.articles -= 1;
+                    }
+                }
+            }
+            if let Some(new) = new {
+                self.insert(new.clone());
+            }
+        }
+    }
+
+    /// The sitemap files to publish: `/sitemap.xml` always, and (past the limit) the
+    /// children whose month changed, the feeds' child and the index; every child when
+    /// `all`. Returns them with the children no longer part of the sitemap.
+    pub fn render(
+        &mut self,
+        specs: &[FeedSpec],
+        cfg: &Config,
+        empty_updated: DateTime<FixedOffset>,
+        all: bool,
+    ) -> (Vec<(String, Page)>, Vec<String>) {
+        self.months.retain(|_, m| !m.articles.is_empty());
+        let newest = specs.first().map_or(empty_updated, |s| s.updated);
+        let single = self.articles + specs.len() < URLS_PER_SITEMAP;
+        let all = all || single != self.single;
+        self.single = single;
+        let mut out = Vec::new();
+        let mut children = BTreeSet::new();
+        if single {
+            let mut body = front_urls(specs, cfg, newest);
+            for m in self.months.values_mut() {
+                if all || m.dirty || m.urls.is_none() {
+                    m.urls = Some(month_urls(m, cfg));
+                }
+                m.dirty = false;
+                body.push_str(m.urls.as_deref().unwrap_or_default());
+            }
+            out.push((
+                "sitemap.xml".into(),
+                Page {
+                    kind: Kind::Xml,
+                    body: urlset(&body),
+                    updated: Some(newest),
+                },
+            ));
+        } else {
+            let mut index = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex xmlns=\"{NS}\">\n"
+            );
+            let mut list = |path: &str, lastmod: DateTime<FixedOffset>| {
+                let _ = writeln!(
+                    index,
+                    "<sitemap><loc>{}</loc><lastmod>{}</lastmod></sitemap>",
+                    esc(&cfg.url(path)),
+                    dates::rfc3339(lastmod)
+                );
+            };
+            let feeds = "sitemaps/feeds.xml".to_string();
+            list(&feeds, newest);
+            out.push((
+                feeds.clone(),
+                Page {
+                    kind: Kind::Xml,
+                    body: urlset(&front_urls(specs, cfg, newest)),
+                    updated: Some(newest),
+                },
+            ));
+            children.insert(feeds);
+            for (key, m) in self.months.iter_mut() {
+                let remake = all || m.dirty;
+                m.urls = None;
+                m.dirty = false;
+                if remake {
+                    m.lastmod = m.articles.values().map(|a| a.updated).max();
+                }
+                let articles: Vec<&Arc<Article>> = m.articles.values().collect();
+                let parts = articles.len().div_ceil(URLS_PER_SITEMAP);
+                for (i, part) in articles.chunks(URLS_PER_SITEMAP).enumerate() {
+                    let path = match (parts, i) {
+                        (1, _) => format!("sitemaps/{key}.xml"),
+                        (_, i) => format!("sitemaps/{key}-{}.xml", i + 1),
+                    };
+                    list(&path, m.lastmod.unwrap_or(newest));
+                    if remake {
+                        out.push((path.clone(), articles_child(part, cfg)));
+                    }
+                    children.insert(path);
+                }
+            }
+            index.push_str("</sitemapindex>\n");
+            out.push((
+                "sitemap.xml".into(),
+                Page {
+                    kind: Kind::Xml,
+                    body: index.into_bytes(),
+                    updated: Some(newest),
+                },
+            ));
+        }
+        let gone = self.children.difference(&children).cloned().collect();
+        self.children = children;
+        (out, gone)
     }
 }
 
+fn month_urls(m: &Month, cfg: &Config) -> String {
+    let articles: Vec<&Arc<Article>> = m.articles.values().collect();
+    article_urls(&articles, cfg)
+}
+
 /// One child of articles.
-pub fn articles_child(articles: &[&Arc<Article>], cfg: &Config) -> Page {
+fn articles_child(articles: &[&Arc<Article>], cfg: &Config) -> Page {
     Page {
         kind: Kind::Xml,
         body: urlset(&article_urls(articles, cfg)),
         updated: articles.iter().map(|a| a.updated).max(),
     }
-}
-
-/// `/sitemap.xml` and, past [`URLS_PER_SITEMAP`] URLs, the children it lists (the front page
-/// and feeds in `sitemaps/feeds.xml`, the articles in `sitemaps/articles-N.xml`). `skip`
-/// says which article children need not be made (a caller that kept them unchanged).
-pub fn sitemaps(
-    plan: &Plan,
-    specs: &[FeedSpec],
-    cfg: &Config,
-    empty_updated: DateTime<FixedOffset>,
-    skip: &mut dyn FnMut(&str, &[&Arc<Article>]) -> bool,
-) -> Vec<(String, Page)> {
-    let newest = specs.first().map_or(empty_updated, |s| s.updated);
-    if plan.single {
-        let mut body = front_urls(specs, cfg, newest);
-        body.push_str(&article_urls(&plan.articles, cfg));
-        return vec![(
-            "sitemap.xml".into(),
-            Page {
-                kind: Kind::Xml,
-                body: urlset(&body),
-                updated: Some(newest),
-            },
-        )];
-    }
-    let mut out = Vec::new();
-    let mut index =
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex xmlns=\"{NS}\">\n");
-    let mut child = |path: &str, lastmod: DateTime<FixedOffset>| {
-        let _ = writeln!(
-            index,
-            "<sitemap><loc>{}</loc><lastmod>{}</lastmod></sitemap>",
-            esc(&cfg.url(path)),
-            dates::rfc3339(lastmod)
-        );
-    };
-    child("sitemaps/feeds.xml", newest);
-    out.push((
-        "sitemaps/feeds.xml".into(),
-        Page {
-            kind: Kind::Xml,
-            body: urlset(&front_urls(specs, cfg, newest)),
-            updated: Some(newest),
-        },
-    ));
-    for (path, articles) in plan.children() {
-        let lastmod = articles.iter().map(|a| a.updated).max().unwrap_or(newest);
-        child(&path, lastmod);
-        if !skip(&path, articles) {
-            out.push((path, articles_child(articles, cfg)));
-        }
-    }
-    index.push_str("</sitemapindex>\n");
-    out.push((
-        "sitemap.xml".into(),
-        Page {
-            kind: Kind::Xml,
-            body: index.into_bytes(),
-            updated: Some(newest),
-        },
-    ));
-    out
 }
 
 /// The articles the news sitemap lists at `now`: published in the last two days (and not
@@ -283,47 +365,72 @@ mod tests {
     }
 
     #[test]
-    fn past_50_000_urls_the_sitemap_is_an_index_and_children_keep_their_bytes() {
+    fn past_50_000_urls_the_sitemap_is_an_index_of_months_and_only_changed_months_are_made() {
         let cfg = crate::render::tests::config();
         let base = crate::model::fixtures::article("a.txt", "Title", 1);
-        let articles: Vec<Arc<Article>> = (0..URLS_PER_SITEMAP + 10)
-            .map(|i| {
-                let mut a = base.clone();
-                a.slug = format!("s{i}").into();
-                a.id = format!("tag:x,2026:{i}").into();
-                Arc::new(a)
-            })
-            .collect();
-        let refs: Vec<&Arc<Article>> = articles.iter().collect();
-        let plan = Plan::new(refs.clone(), 3);
-        assert!(!plan.single);
+        let make = |i: usize, day: u32| {
+            let mut a = crate::model::fixtures::article(&format!("{i}.txt"), "T", day);
+            a.slug = format!("s{i}").into();
+            a.id = format!("tag:x,2026:{i}").into();
+            Arc::new(a)
+        };
+        // 50 010 articles of 2015-12, one of 2015-11 (a month before).
+        let mut articles: Vec<Arc<Article>> =
+            (0..URLS_PER_SITEMAP + 10).map(|i| make(i, 1)).collect();
+        let mut nov = (*make(999_999, 1)).clone();
+        nov.published -= chrono::Duration::days(3);
+        articles.push(Arc::new(nov));
+        let mut s = Sitemaps::default();
+        s.rebuild(articles.iter());
         let epoch = base.updated;
-        let pages = sitemaps(&plan, &[], &cfg, epoch, &mut |_, _| false);
+        let (pages, gone) = s.render(&[], &cfg, epoch, true);
+        assert!(gone.is_empty());
         let paths: Vec<&str> = pages.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
             paths,
             [
                 "sitemaps/feeds.xml",
-                "sitemaps/articles-1.xml",
-                "sitemaps/articles-2.xml",
+                "sitemaps/2015-11.xml",
+                "sitemaps/2015-12-1.xml",
+                "sitemaps/2015-12-2.xml",
                 "sitemap.xml"
             ]
         );
         let count = |p: &Page| String::from_utf8_lossy(&p.body).matches("<url>").count();
-        assert_eq!(count(&pages[1].1), URLS_PER_SITEMAP);
-        assert_eq!(count(&pages[2].1), 10);
-        let index = String::from_utf8_lossy(&pages[3].1.body).into_owned();
+        assert_eq!(count(&pages[2].1), URLS_PER_SITEMAP);
+        assert_eq!(count(&pages[3].1), 10);
+        let index = String::from_utf8_lossy(&pages[4].1.body).into_owned();
         assert!(index.contains("<sitemapindex"));
         assert!(
-            index.contains("<loc>https://news.example.com/sitemaps/articles-2.xml</loc>"),
+            index.contains("<loc>https://news.example.com/sitemaps/2015-11.xml</loc>"),
             "{index}"
         );
-        // A child the caller kept is not made again; the index still lists it.
-        let pages = sitemaps(&plan, &[], &cfg, epoch, &mut |p, _| p.ends_with("-1.xml"));
-        assert!(!pages.iter().any(|(p, _)| p == "sitemaps/articles-1.xml"));
-        let index = String::from_utf8_lossy(&pages.last().unwrap().1.body).into_owned();
-        assert!(index.contains("articles-1.xml"));
-        // One URL short of the limit with the front page: a single file.
-        assert!(Plan::new(refs[..URLS_PER_SITEMAP - 4].to_vec(), 3).single);
+        // A November edit makes November's child and the index again, not December's.
+        let edited = make(999_999, 1);
+        let mut edited_nov = (*edited).clone();
+        edited_nov.published -= chrono::Duration::days(3);
+        edited_nov.title = "Edited".into();
+        let old = articles.last().unwrap().clone();
+        s.apply(&[(Some(old), Some(Arc::new(edited_nov)))]);
+        let (pages, _) = s.render(&[], &cfg, epoch, false);
+        let paths: Vec<&str> = pages.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["sitemaps/feeds.xml", "sitemaps/2015-11.xml", "sitemap.xml"]
+        );
+        // Below the limit again: one file, and the children are gone.
+        let removed: Vec<_> = articles[..20]
+            .iter()
+            .map(|a| (Some(a.clone()), None))
+            .collect();
+        s.apply(&removed);
+        let (pages, gone) = s.render(&[], &cfg, epoch, false);
+        assert_eq!(pages.len(), 1);
+        assert_eq!(
+            count(&pages[0].1),
+            URLS_PER_SITEMAP + 10 + 1 - 20 + 1,
+            "the front page too"
+        );
+        assert_eq!(gone.len(), 4, "{gone:?}");
     }
 }

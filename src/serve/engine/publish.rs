@@ -32,8 +32,8 @@ pub(super) struct Publisher {
     listeners: Vec<PublishedTx>,
     /// The content dir's own `robots.txt`, served instead of herald's.
     robots: Option<Arc<[u8]>>,
-    /// Per sitemap child of articles: a digest of what it lists (unchanged: not made again).
-    sitemap_digests: HashMap<String, u64>,
+    /// The sitemap's articles by month, each month made again only when it changed.
+    sitemaps: sitemap::Sitemaps,
     /// When the news sitemap changes by the clock alone (its oldest entry turns two days old).
     news_expires: Option<i64>,
     /// `robots` changed since the last publish.
@@ -73,7 +73,7 @@ impl Publisher {
             tx,
             listeners: Vec::new(),
             robots: None,
-            sitemap_digests: HashMap::new(),
+            sitemaps: sitemap::Sitemaps::default(),
             news_expires: None,
             robots_changed: false,
         }
@@ -137,14 +137,19 @@ impl Publisher {
         now: i64,
     ) -> Done {
         let t_render = Instant::now();
+        let mut sitemaps = std::mem::take(&mut self.sitemaps);
+        if full {
+            sitemaps.rebuild(index.articles());
+        } else {
+            sitemaps.apply(changed);
+        }
         let Rendering {
             prepared,
             removed,
             feeds,
-            sitemap_digests,
             news_expires,
-        } = self.render(index, cfg, changed, full, now);
-        self.sitemap_digests = sitemap_digests;
+        } = self.render(index, cfg, changed, full, now, &mut sitemaps);
+        self.sitemaps = sitemaps;
         self.news_expires = news_expires;
         self.robots_changed = false;
         debug!(
@@ -215,6 +220,7 @@ impl Publisher {
         changed: &[Pair],
         full: bool,
         now: i64,
+        sitemaps: &mut sitemap::Sitemaps,
     ) -> Rendering {
         let views = index.views(cfg.feed.entries);
         let specs = render::feed_specs(&views, cfg, self.epoch);
@@ -225,7 +231,7 @@ impl Publisher {
             || {
                 let mut pages = Pages::new();
                 render::render_front(&views, &specs, cfg, self.epoch, &mut pages);
-                let discovery = self.discovery(index, &specs, cfg, full, now);
+                let discovery = self.discovery(index, &specs, cfg, full, now, sitemaps);
                 (pages, discovery)
             },
             || {
@@ -239,17 +245,12 @@ impl Publisher {
         pages.extend(main_pages);
         let Discovery {
             pages: found,
-            digests: sitemap_digests,
+            gone,
             news_expires,
         } = discovery;
         pages.extend(found);
-        // Children of a sitemap index that is no more (the site shrank).
-        removed.extend(
-            self.sitemap_digests
-                .keys()
-                .filter(|p| !sitemap_digests.contains_key(*p))
-                .map(|p| format!("/{p}")),
-        );
+        // Sitemap children no longer part of the sitemap.
+        removed.extend(gone.iter().map(|p| format!("/{p}")));
         let terms: Vec<_> = specs
             .into_iter()
             .filter(|spec| spec.key != "feed" && (full || affected.contains(&spec.key)))
@@ -270,7 +271,6 @@ impl Publisher {
             prepared,
             removed,
             feeds,
-            sitemap_digests,
             news_expires,
         }
     }
@@ -284,27 +284,10 @@ impl Publisher {
         cfg: &Config,
         full: bool,
         now: i64,
+        sitemaps: &mut sitemap::Sitemaps,
     ) -> Discovery {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let plan = sitemap::Plan::new(index.newest_first().rev().collect(), specs.len());
-        let mut digests = HashMap::new();
-        let mut skip = |path: &str, articles: &[&Arc<Article>]| {
-            let mut h = foldhash::fast::FixedState::with_seed(0x5173).build_hasher();
-            for a in articles {
-                (&a.id, &a.slug, a.updated.timestamp()).hash(&mut h);
-            }
-            let digest = h.finish();
-            let same = !full && self.sitemap_digests.get(path) == Some(&digest);
-            digests.insert(path.to_string(), digest);
-            same
-        };
-        let mut pages: Pages = sitemap::sitemaps(&plan, specs, cfg, self.epoch, &mut skip)
-            .into_iter()
-            .collect();
-        if !plan.single {
-            // Not compared (always made), but known: a site that shrinks drops it.
-            digests.insert("sitemaps/feeds.xml".into(), 0);
-        }
+        let (found, gone) = sitemaps.render(specs, cfg, self.epoch, full);
+        let mut pages: Pages = found.into_iter().collect();
         let news = sitemap::news_articles(index.newest_first(), utc(now));
         pages.insert("news-sitemap.xml".into(), sitemap::news_sitemap(&news, cfg));
         pages.insert(
@@ -313,7 +296,7 @@ impl Publisher {
         );
         Discovery {
             pages,
-            digests,
+            gone,
             news_expires: sitemap::news_expires(&news),
         }
     }
@@ -439,7 +422,11 @@ impl Publisher {
                 Body::Rendered(body) => {
                     let body = body_bytes(&cfg.state_dir, body);
                     let r = Arc::new(Rendered::from_bytes(kind, body, tag, lm, link));
-                    warm.push(r.clone());
+                    // What readers poll is compressed now; sitemaps (large, fetched now and
+                    // then by crawlers) when first asked for.
+                    if !matches!(kind, Kind::Xml | Kind::Text) {
+                        warm.push(r.clone());
+                    }
                     r
                 }
                 Body::Lazy(feed, tag) => {
@@ -543,13 +530,13 @@ fn feed_link(hubs: &[String], self_url: &str) -> String {
 /// The sitemaps and `robots.txt`, and what the next publish compares with.
 struct Discovery {
     pages: Pages,
-    digests: HashMap<String, u64>,
+    /// Sitemap children no longer part of the sitemap.
+    gone: Vec<String>,
     news_expires: Option<i64>,
 }
 
 /// What [`Publisher::render`] made.
 struct Rendering {
-    sitemap_digests: HashMap<String, u64>,
     news_expires: Option<i64>,
     prepared: Vec<Prepared>,
     /// Routes of term feeds whose term is gone.
