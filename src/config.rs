@@ -48,6 +48,8 @@ pub struct Config {
     pub content_dir: PathBuf,
     pub state_dir: PathBuf,
     pub max_article_bytes: u64,
+    /// Media files (images, audio, video, PDF) larger than this are not served.
+    pub max_media_bytes: u64,
     pub feed: FeedConfig,
     pub labels: Labels,
     pub server: ServerConfig,
@@ -311,6 +313,8 @@ struct RawContent {
     dir: Option<PathBuf>,
     #[serde(deserialize_with = "positive_u64")]
     max_article_bytes: u64,
+    #[serde(deserialize_with = "positive_u64")]
+    max_media_bytes: u64,
 }
 
 impl Default for RawContent {
@@ -318,6 +322,7 @@ impl Default for RawContent {
         RawContent {
             dir: None,
             max_article_bytes: 5 * 1024 * 1024,
+            max_media_bytes: 200 * 1024 * 1024,
         }
     }
 }
@@ -625,6 +630,7 @@ impl Config {
                 .or(state_env)
                 .unwrap_or_else(|| PathBuf::from("state")),
             max_article_bytes: raw.content.max_article_bytes,
+            max_media_bytes: raw.content.max_media_bytes,
             feed: FeedConfig {
                 entries: raw.feed.entries,
                 summary_chars: raw.feed.summary_chars,

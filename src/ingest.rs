@@ -23,6 +23,8 @@ pub struct Ingested {
     pub skipped: Vec<Skipped>,
     /// Problems with articles that were still used: (path, message), sorted by path.
     pub warnings: Warnings,
+    /// Media files (images, audio, video, PDF), by path, sorted.
+    pub media: Vec<String>,
 }
 
 /// Loads scanned paths in parallel (each opened once and checked, see `Loader::load`).
@@ -47,6 +49,7 @@ pub fn full(
     let t = std::time::Instant::now();
     let loader = Loader::new(cfg);
     let mut skipped = scan.skipped;
+    let media = scan.media;
     let mut docs = Vec::with_capacity(scan.files.len());
     for result in load_all(&loader, &scan.files) {
         match result {
@@ -67,6 +70,7 @@ pub fn full(
         index,
         skipped,
         warnings,
+        media,
     })
 }
 

@@ -40,7 +40,7 @@ pub fn run(cfg: &Config, out: &Path) -> anyhow::Result<()> {
     tracing::debug!(ms = t1.elapsed().as_millis() as u64, "phase: render lists");
     let t2 = std::time::Instant::now();
     let articles: Vec<&Arc<Article>> = ingested.index.articles().collect();
-    let files = write_site(&lists, &articles, cfg, out)?;
+    let files = write_site(&lists, &articles, cfg, out)? + copy_media(&ingested.media, cfg, out);
     tracing::debug!(
         ms = t2.elapsed().as_millis() as u64,
         "phase: render and write"
@@ -53,6 +53,36 @@ pub fn run(cfg: &Config, out: &Path) -> anyhow::Result<()> {
         "site built"
     );
     Ok(())
+}
+
+/// Copies the media files to `out` (opened and checked as `serve` opens them; temp file +
+/// rename, so a reader never sees half a file). A file that cannot be used is logged and
+/// left out. Returns how many were copied.
+fn copy_media(media: &[String], cfg: &Config, out: &Path) -> usize {
+    let loader = crate::content::Loader::new(cfg);
+    media
+        .par_iter()
+        .filter(|rel| {
+            let copied =
+                loader
+                    .open_media(rel)
+                    .map_err(|s| s.to_string())
+                    .and_then(|(mut file, _)| {
+                        let to = out.join(rel.as_str());
+                        if let Some(dir) = to.parent() {
+                            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+                        }
+                        let tmp = to.with_extension("herald-tmp");
+                        let mut dst = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
+                        std::io::copy(&mut file, &mut dst).map_err(|e| e.to_string())?;
+                        std::fs::rename(&tmp, &to).map_err(|e| e.to_string())
+                    });
+            if let Err(e) = &copied {
+                warn!(path = %rel, "media file not copied: {e}");
+            }
+            copied.is_ok()
+        })
+        .count()
 }
 
 /// The content dir's own `robots.txt`, if it has one and it can be used (64 KiB at most).

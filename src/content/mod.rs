@@ -17,7 +17,7 @@ mod scraped;
 
 pub use sanitize::sanitizer;
 use scan::io_reason;
-pub use scan::{is_candidate, scan, Scan};
+pub use scan::{is_candidate, media_type, scan, Scan};
 
 use std::collections::HashSet;
 use std::fs;
@@ -58,6 +58,8 @@ pub enum SkipReason {
     TooComplexHtml,
     /// A body whose HTML is out of proportion to its source (see [`MAX_EXPANSION`]).
     HtmlTooLarge,
+    /// A media file with no bytes.
+    EmptyMedia,
 }
 
 /// Titles longer than this (in characters) are cut, with a warning: a title is a line in a
@@ -72,7 +74,7 @@ pub const MAX_EXPANSION: usize = 8;
 pub const MIN_HTML_CAP: usize = 256 * 1024;
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 16] = [
+    pub const ALL: [SkipReason; 17] = [
         SkipReason::Hidden,
         SkipReason::TempFile,
         SkipReason::NotArticle,
@@ -89,6 +91,7 @@ impl SkipReason {
         SkipReason::BadFrontMatter,
         SkipReason::TooComplexHtml,
         SkipReason::HtmlTooLarge,
+        SkipReason::EmptyMedia,
     ];
 
     /// The label used in `/metrics`.
@@ -110,6 +113,7 @@ impl SkipReason {
             SkipReason::BadFrontMatter => "bad_front_matter",
             SkipReason::TooComplexHtml => "too_complex_html",
             SkipReason::HtmlTooLarge => "html_too_large",
+            SkipReason::EmptyMedia => "empty_media",
         }
     }
 
@@ -210,6 +214,7 @@ pub struct Loader {
     root: PathBuf,
     root_canon: Option<PathBuf>,
     max_bytes: u64,
+    max_media_bytes: u64,
     summary_chars: usize,
     labels: Labels,
     sanitizer: ammonia::Builder<'static>,
@@ -221,6 +226,7 @@ impl Loader {
             root: cfg.content_dir.clone(),
             root_canon: fs::canonicalize(&cfg.content_dir).ok(),
             max_bytes: cfg.max_article_bytes,
+            max_media_bytes: cfg.max_media_bytes,
             summary_chars: cfg.feed.summary_chars,
             labels: cfg.labels.clone(),
             sanitizer: sanitizer(&cfg.site.base_url),

@@ -8,6 +8,33 @@ use std::path::{Path, PathBuf};
 use super::{io_reason, Loader, SkipReason, Skipped};
 
 impl Loader {
+    /// Opens a media file as articles are opened ([`Loader::open_inside`]: inside the
+    /// content dir, a regular file), refusing empty files and files over
+    /// `max_media_bytes`. The caller sends from the descriptor (the bytes are never read
+    /// into memory here).
+    pub fn open_media(&self, rel: &str) -> Result<(fs::File, fs::Metadata), Skipped> {
+        let (file, meta) = self.open_inside(rel, &self.root.join(rel))?;
+        if meta.len() == 0 {
+            return Err(Skipped::new(
+                rel,
+                SkipReason::EmptyMedia,
+                "skipped: empty media file",
+            ));
+        }
+        if meta.len() > self.max_media_bytes {
+            return Err(Skipped::new(
+                rel,
+                SkipReason::TooLarge,
+                format!(
+                    "skipped: {} bytes, more than content.max_media_bytes ({})",
+                    meta.len(),
+                    self.max_media_bytes
+                ),
+            ));
+        }
+        Ok((file, meta))
+    }
+
     /// A file of the site that is not an article (the content dir's own `robots.txt`),
     /// opened as articles are ([`Loader::open_inside`]) and read up to `cap` bytes. None
     /// when there is no such file; a reason when it cannot be used.

@@ -49,6 +49,36 @@ pub fn is_candidate(rel: &Path) -> Result<Format, (SkipReason, String)> {
     }
 }
 
+/// The media type of a file served as it is (images, audio, video, PDF), by its extension,
+/// if it is one and neither hidden nor a temp file. Shared by the scan and the watcher.
+pub fn media_type(rel: &Path) -> Option<&'static str> {
+    let hidden = rel.components().any(|c| match c {
+        Component::Normal(name) => name.to_string_lossy().starts_with('.'),
+        _ => false,
+    });
+    let name = rel.file_name()?.to_string_lossy();
+    if hidden || is_temp_file(&name) {
+        return None;
+    }
+    let ext = rel.extension()?.to_string_lossy().to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "svg" => "image/svg+xml",
+        "mp3" => "audio/mpeg",
+        "m4a" => "audio/mp4",
+        "ogg" => "audio/ogg",
+        "opus" => "audio/opus",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "pdf" => "application/pdf",
+        _ => return None,
+    })
+}
+
 /// Editor swap/backup files and partial downloads (cf. zola's `is_temp_file`).
 fn is_temp_file(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
@@ -80,6 +110,8 @@ fn is_temp_file(name: &str) -> bool {
 pub struct Scan {
     /// Paths relative to the content dir, `/`-separated.
     pub files: Vec<String>,
+    /// Media files ([`media_type`]), the same way.
+    pub media: Vec<String>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -137,6 +169,12 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
         if entry.file_type().is_dir() {
             continue;
         }
+        if media_type(rel_path).is_some() && entry.file_type().is_file() {
+            // (A link to a media file inside the content dir is served under its own path
+            // and the link's alike: the bytes are the same.)
+            out.media.push(rel);
+            continue;
+        }
         if let Err((reason, message)) = is_candidate(rel_path) {
             out.skipped.push(Skipped::new(&rel, reason, message));
         } else if !entry.file_type().is_file() {
@@ -154,6 +192,7 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
     }
     drop_duplicate_links(&mut out, via_link, &root_canon);
     out.files.sort();
+    out.media.sort();
     out.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }

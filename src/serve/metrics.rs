@@ -5,11 +5,14 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 /// Route kinds requests are counted by.
-pub const ROUTE_KINDS: [&str; 11] = [
-    "rss", "atom", "json", "opml", "html", "xml", "txt", "healthz", "metrics", "websub", "other",
+pub const ROUTE_KINDS: [&str; 12] = [
+    "rss", "atom", "json", "opml", "html", "xml", "txt", "media", "healthz", "metrics", "websub",
+    "other",
 ];
 /// Statuses requests are counted by; anything else counts as "other".
-pub const STATUSES: [u16; 11] = [200, 304, 404, 405, 503, 400, 202, 403, 413, 429, 0];
+pub const STATUSES: [u16; 13] = [
+    200, 304, 404, 405, 503, 400, 202, 403, 413, 429, 206, 416, 0,
+];
 
 #[derive(Debug, Default)]
 pub struct Metrics {

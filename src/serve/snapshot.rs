@@ -285,6 +285,30 @@ impl std::borrow::Borrow<str> for BySlug {
 /// Every article page, by slug. Persistent like [`Routes`].
 pub type ArticlePages = imbl::HashMap<BySlug, ()>;
 
+/// A media file the index knows (images, audio, video, PDF in the content dir), by its
+/// path relative to the content dir. Served from the file itself, opened per request
+/// through [`MediaFiles::loader`]: requests open no path the index does not know as media.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Media {
+    pub rel: String,
+    pub content_type: &'static str,
+}
+
+/// The media files, and how to open one.
+#[derive(Clone, Default)]
+pub struct MediaFiles {
+    pub by_path: imbl::HashMap<String, Arc<Media>>,
+    pub loader: Option<Arc<crate::content::Loader>>,
+}
+
+impl std::fmt::Debug for MediaFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaFiles")
+            .field("files", &self.by_path.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything served, as of one index version.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -304,6 +328,7 @@ pub struct Snapshot {
     pub cache_control: HeaderValue,
     /// Unix seconds of the last content change applied.
     pub last_change: i64,
+    pub media: MediaFiles,
 }
 
 impl Default for Snapshot {
@@ -318,11 +343,17 @@ impl Default for Snapshot {
             feeds: 0,
             cache_control: Snapshot::cache_control(0),
             last_change: 0,
+            media: MediaFiles::default(),
         }
     }
 }
 
 impl Snapshot {
+    /// The media file served at `path` (`/images/x.png`), if the index knows one.
+    pub fn media_at(&self, path: &str) -> Option<Arc<Media>> {
+        self.media.by_path.get(path.strip_prefix('/')?).cloned()
+    }
+
     /// `public, max-age=…` for `[server] max_age` seconds.
     pub fn cache_control(max_age: u32) -> HeaderValue {
         // Digits and ASCII: always a valid header value.

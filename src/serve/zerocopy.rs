@@ -37,8 +37,17 @@ use tokio::net::TcpStream;
 /// the copy they save).
 pub const MIN_LEN: usize = 64 * 1024;
 
-/// Registered mappings: start address → (length, the file mapped there).
-type Regions = BTreeMap<usize, (usize, Arc<File>)>;
+/// Registered mappings: start address → what is sent from there.
+type Regions = BTreeMap<usize, Registered>;
+
+struct Registered {
+    len: usize,
+    file: Arc<File>,
+    /// Where the region starts in the file.
+    offset: u64,
+    /// The region's memory is not the file's bytes (see [`file_slice`]): never written from.
+    stand_in: bool,
+}
 
 fn regions() -> &'static RwLock<Regions> {
     static REGIONS: RwLock<Regions> = RwLock::new(BTreeMap::new());
@@ -60,11 +69,44 @@ pub fn file_backed(dir: &Path, body: &[u8]) -> io::Result<Bytes> {
     let map = map(&file)?;
     let start = map.as_ptr() as usize;
     let file = Arc::new(file);
-    regions()
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(start, (body.len(), file.clone()));
+    register(start, body.len(), file.clone(), 0, false);
+    Ok(Bytes::from_owner(Region {
+        map,
+        start,
+        _file: file,
+    }))
+}
+
+fn register(start: usize, len: usize, file: Arc<File>, offset: u64, stand_in: bool) {
+    regions().write().unwrap_or_else(|e| e.into_inner()).insert(
+        start,
+        Registered {
+            len,
+            file,
+            offset,
+            stand_in,
+        },
+    );
     LIVE.fetch_add(1, Relaxed);
+}
+
+/// `len` bytes of a file that is not ours (a media file in the content dir) from
+/// `offset`, as a body: the `Bytes` are a stand-in (an anonymous mapping of zero pages,
+/// address space only) registered with the file, and [`Stream`] sends them with
+/// `sendfile` from the descriptor, or reads the file (`pread`) where it cannot: the
+/// stand-in's memory is never sent. The file is never mapped (another process truncating a
+/// mapped file would make reading it fault), and its bytes are never held in memory; a
+/// file replaced while it is sent keeps sending the bytes that were opened.
+pub fn file_slice(file: Arc<File>, offset: u64, len: usize) -> io::Result<Bytes> {
+    if len == 0 {
+        return Ok(Bytes::new());
+    }
+    let map = memmap2::MmapOptions::new()
+        .len(len)
+        .map_anon()?
+        .make_read_only()?;
+    let start = map.as_ptr() as usize;
+    register(start, len, file.clone(), offset, true);
     Ok(Bytes::from_owner(Region {
         map,
         start,
@@ -125,14 +167,27 @@ impl Drop for Region {
 /// The file and offset holding `buf`, if `buf` lies in a registered mapping. Only slices
 /// of [`MIN_LEN`] or more are looked up: the rest of a body that was partly sent is written
 /// as usual, and smaller bodies (a feed's gzip variant, every head) take no lock at all.
-fn find(buf: &[u8]) -> Option<(Arc<File>, u64)> {
-    if buf.len() < MIN_LEN || LIVE.load(Relaxed) == 0 {
+fn find(buf: &[u8]) -> Option<Found> {
+    if buf.is_empty() || LIVE.load(Relaxed) == 0 {
         return None;
     }
     let at = buf.as_ptr() as usize;
     let regions = regions().read().unwrap_or_else(|e| e.into_inner());
-    let (&start, (len, file)) = regions.range(..=at).next_back()?;
-    (at + buf.len() <= start + len).then(|| (file.clone(), (at - start) as u64))
+    let (&start, r) = regions.range(..=at).next_back()?;
+    // A stand-in is always found (its memory must never be written); a body of our own only
+    // when large enough to be worth `sendfile`.
+    (at + buf.len() <= start + r.len && (r.stand_in || buf.len() >= MIN_LEN)).then(|| Found {
+        file: r.file.clone(),
+        offset: r.offset + (at - start) as u64,
+        stand_in: r.stand_in,
+    })
+}
+
+/// Where a body slice's bytes are in a file.
+struct Found {
+    file: Arc<File>,
+    offset: u64,
+    stand_in: bool,
 }
 
 /// `sendfile(2)`: up to `len` bytes of `file` from `offset` to the socket `out`.
@@ -148,6 +203,15 @@ fn sendfile(out: RawFd, file: &File, offset: u64, len: usize) -> io::Result<usiz
     } else {
         Ok(n as usize)
     }
+}
+
+/// Up to `len` bytes of `file` from `offset` (fewer at its end).
+fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; len];
+    let n = file.read_at(&mut buf, offset)?;
+    buf.truncate(n);
+    Ok(buf)
 }
 
 /// `send(2)` with `MSG_MORE`: the kernel holds a partial segment for what follows.
@@ -331,30 +395,41 @@ impl Stream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         use hyper::rt::Write as _;
-        if !self.plain {
-            // hyper hands the head and the body together: the head goes with MSG_MORE,
-            // then (on the next call) the body with sendfile.
-            let backed = bufs.iter().position(|b| find(b).is_some());
-            match backed {
-                Some(0) => {
-                    if let Some((file, offset)) = find(&bufs[0]) {
-                        let len = bufs[0].len();
-                        match ready!(self.poll_send(cx, |fd| sendfile(fd, &file, offset, len))) {
-                            Ok(n) => return Poll::Ready(Ok(n)),
-                            // Not supported here, say: plain writes from now on.
-                            Err(_) => self.plain = true,
-                        }
+        // hyper hands the head and the body together: the head goes with MSG_MORE, then
+        // (on the next call) the body with sendfile.
+        let backed = bufs.iter().position(|b| find(b).is_some());
+        match backed {
+            Some(0) => {
+                let Some(found) = find(&bufs[0]) else {
+                    return Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+                };
+                let len = bufs[0].len();
+                if !self.plain {
+                    let (file, offset) = (&found.file, found.offset);
+                    match ready!(self.poll_send(cx, |fd| sendfile(fd, file, offset, len))) {
+                        Ok(n) => return Poll::Ready(Ok(n)),
+                        // Not supported here, say: plain writes from now on.
+                        Err(_) => self.plain = true,
                     }
                 }
-                Some(1) => {
-                    let head: &[u8] = &bufs[0];
-                    return self.poll_send(cx, |fd| send_more(fd, head));
+                if found.stand_in {
+                    // The stand-in's memory is not the bytes: read them from the file.
+                    let chunk = read_at(&found.file, found.offset, len.min(256 << 10))?;
+                    if chunk.is_empty() {
+                        // The file shrank while it was sent: end the connection, never pad.
+                        return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+                    }
+                    return Pin::new(&mut self.io).poll_write(cx, &chunk);
                 }
-                Some(i) => return Pin::new(&mut self.io).poll_write_vectored(cx, &bufs[..i]),
-                None => {}
+                Pin::new(&mut self.io).poll_write_vectored(cx, &bufs[..1])
             }
+            Some(1) if !self.plain => {
+                let head: &[u8] = &bufs[0];
+                self.poll_send(cx, |fd| send_more(fd, head))
+            }
+            Some(i) => Pin::new(&mut self.io).poll_write_vectored(cx, &bufs[..i]),
+            None => Pin::new(&mut self.io).poll_write_vectored(cx, bufs),
         }
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 }
 
@@ -371,8 +446,7 @@ mod tests {
         // The file is private: nothing is left in the dir.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         let part = bytes.slice(1000..MIN_LEN + 1000);
-        let (_, offset) = find(&part).unwrap();
-        assert_eq!(offset, 1000);
+        assert_eq!(find(&part).unwrap().offset, 1000);
         assert!(
             find(&body[..MIN_LEN]).is_none(),
             "a heap copy is not file-backed"

@@ -13,6 +13,8 @@ pub(super) struct Seen {
     held: HashMap<String, Instant>,
     /// Skip messages already logged, so rescans do not repeat them.
     logged: HashSet<(String, String)>,
+    /// Media files served, by path, with their stamp as last checked.
+    pub(super) media: BTreeMap<String, (Stamp, Arc<Media>)>,
 }
 
 impl Seen {
@@ -69,6 +71,15 @@ impl Engine {
                     (Some(f), Some(t)) if !f.is_empty() && !t.is_empty() => {
                         changed.extend(self.rename(&f, &t, &mut work));
                         self.expand(&to, &mut work);
+                        // Media files at the old path (or under it) are gone from there.
+                        let under = format!("{f}/");
+                        work.gone.extend(
+                            self.seen
+                                .media
+                                .keys()
+                                .filter(|p| **p == f || p.starts_with(&under))
+                                .cloned(),
+                        );
                     }
                     _ => {
                         self.expand(&from, &mut work);
@@ -99,7 +110,11 @@ impl Engine {
         let Some(rel) = self.rel(abs) else {
             return;
         };
-        let is_known = |p: &str| self.seen.stamps.contains_key(p) || self.index.get(p).is_some();
+        let is_known = |p: &str| {
+            self.seen.stamps.contains_key(p)
+                || self.index.get(p).is_some()
+                || self.seen.media.contains_key(p)
+        };
         // A symlink to a folder is never walked (as in the scan): `ln -s . mirror` or
         // `ln -s .. up` made while serving would index every article again.
         if is_dir_symlink(abs) {
@@ -163,8 +178,16 @@ impl Engine {
             }
             false
         };
-        for p in self.seen.stamps.keys().chain(self.index.paths()) {
-            if !work.found.contains(&p[..]) && under_a_dir(p) {
+        let media = self.seen.media.keys().map(String::as_str);
+        for p in self
+            .seen
+            .stamps
+            .keys()
+            .map(|p| &p[..])
+            .chain(self.index.paths().map(|p| &p[..]))
+            .chain(media)
+        {
+            if !work.found.contains(p) && under_a_dir(p) {
                 gone.insert(p.to_string());
             }
         }
@@ -244,19 +267,28 @@ impl Engine {
         for s in &scan.skipped {
             self.seen.skipped(s, &self.metrics);
         }
-        let present: HashSet<&str> = scan.files.iter().map(String::as_str).collect();
+        let present: HashSet<&str> = scan
+            .files
+            .iter()
+            .chain(&scan.media)
+            .map(String::as_str)
+            .collect();
+        let media = self.seen.media.keys().map(String::as_str);
         let (gone, missed): (BTreeSet<String>, BTreeSet<String>) = self
             .seen
             .stamps
             .keys()
-            .chain(self.index.paths())
-            .filter(|p| !present.contains(&p[..]))
+            .map(|p| &p[..])
+            .chain(self.index.paths().map(|p| &p[..]))
+            .chain(media)
+            .filter(|p| !present.contains(p))
             .map(|p| p.to_string())
             // A walk misses a file renamed while it reads the folder: one that is there is
             // not gone (one stat per path the walk did not list, usually none).
             .partition(|p| !is_regular_file(&self.root().join(p)));
         drop(present);
         let mut files = scan.files;
+        files.extend(scan.media);
         files.extend(missed);
         // A file some process still has open for writing may be half written: it is left as
         // it was until it is closed (the watcher then reports it, or the next scan takes it).

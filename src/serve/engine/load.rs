@@ -28,6 +28,8 @@ impl Engine {
         let fresh = initial
             && self.records.is_empty()
             && matches!(&preloaded, Some(Ok(p)) if p.records.is_empty() && p.entries.is_empty());
+        let mut touched = touched;
+        self.apply_media(&mut touched, &gone);
         let (mut to_load, mut stamps) = self.to_load(touched, &mut gone, fresh, initial);
         let now = now_secs();
         let mut start = Adopted::default();

@@ -13,7 +13,7 @@
 //! steps; this file has the lifecycle (`new`, `start`, `run`, `reload`). ARCHITECTURE.md
 //! follows a file change from inotify to the new feed bytes, function by function.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::path::Path;
@@ -37,7 +37,7 @@ use crate::serve::events::{Change, Msg, Published, PublishedTx};
 use crate::serve::feed_cache::{self, FeedCache, LazyFeed};
 use crate::serve::metrics::Metrics;
 use crate::serve::snapshot::{
-    body_tag, ArticlePages, BySlug, PageMaker, Rendered, Routes, Snapshot,
+    body_tag, ArticlePages, BySlug, Media, MediaFiles, PageMaker, Rendered, Routes, Snapshot,
 };
 use crate::serve::systemd;
 use crate::store::cache::{self, Stamp};
@@ -47,6 +47,7 @@ use crate::store::state::{Batch, DocKey, State};
 mod article_cache;
 mod changes;
 mod load;
+mod media;
 mod publish;
 mod records;
 
@@ -110,7 +111,7 @@ struct Preloaded {
 /// snapshots.
 pub struct Engine {
     cfg: Arc<Config>,
-    loader: Loader,
+    loader: Arc<Loader>,
     index: Index,
     /// Ids, slugs and first-seen times: the state store, and the map worked from.
     records: Records,
@@ -143,7 +144,7 @@ impl Engine {
         let publisher = Publisher::new(records.state(), &cfg, feed_cache, tx, now_secs());
         metrics.know_skip_reasons(content::SkipReason::ALL.map(content::SkipReason::as_str));
         Engine {
-            loader: Loader::new(&cfg),
+            loader: Arc::new(Loader::new(&cfg)),
             cfg,
             index: Index::new(),
             records,
@@ -260,7 +261,8 @@ impl Engine {
         if old.server.listen != self.cfg.server.listen {
             warn!("server.listen changed: new addresses take effect after a restart");
         }
-        self.loader = Loader::new(&self.cfg);
+        self.loader = Arc::new(Loader::new(&self.cfg));
+        self.seen.media.clear();
         self.publisher
             .reconfigure(&self.cfg, self.records.state(), new_state, now_secs());
         // Parse settings may have changed: read everything again, render everything.

@@ -38,6 +38,10 @@ pub(super) struct Publisher {
     news_expires: Option<i64>,
     /// `robots` changed since the last publish.
     robots_changed: bool,
+    /// The media files served.
+    media: MediaFiles,
+    /// `media` changed since the last publish.
+    media_changed: bool,
 }
 
 /// What a publish leaves to its caller.
@@ -76,7 +80,15 @@ impl Publisher {
             sitemaps: sitemap::Sitemaps::default(),
             news_expires: None,
             robots_changed: false,
+            media: MediaFiles::default(),
+            media_changed: false,
         }
+    }
+
+    /// The media files served from the next publish on.
+    pub(super) fn set_media(&mut self, media: MediaFiles) {
+        self.media = media;
+        self.media_changed = true;
     }
 
     /// The content dir's own `robots.txt` (None: herald's); true when that is a change.
@@ -91,7 +103,7 @@ impl Publisher {
     /// Whether the lists must be published again though no article changed: the news
     /// sitemap drops an entry by the clock alone, or `robots.txt` changed.
     pub(super) fn lists_due(&self, now: i64) -> bool {
-        self.robots_changed || self.news_expires.is_some_and(|t| now >= t)
+        self.robots_changed || self.media_changed || self.news_expires.is_some_and(|t| now >= t)
     }
 
     /// `tx` is told what each publish from now on changes.
@@ -152,6 +164,7 @@ impl Publisher {
         self.sitemaps = sitemaps;
         self.news_expires = news_expires;
         self.robots_changed = false;
+        self.media_changed = false;
         debug!(
             routes = prepared.len(),
             ms = t_render.elapsed().as_millis() as u64,
@@ -343,6 +356,7 @@ impl Publisher {
             feeds: self.feeds,
             cache_control: Snapshot::cache_control(cfg.server.max_age),
             last_change: self.last_change,
+            media: self.media.clone(),
         };
         let snapshot = Arc::new(snapshot);
         self.tx.send_replace(Some(snapshot.clone()));

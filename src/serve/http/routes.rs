@@ -201,6 +201,107 @@ pub async fn websub(
     r
 }
 
+/// SVG can carry script: as a document of its own it gets nothing to run and no origin.
+const SVG_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
+
+/// A media file, sent from the file the index knows (opened now, checked as articles are
+/// checked; never read into memory: see `zerocopy::file_slice`). Validators come from the
+/// opened file, so they always describe the bytes sent; one `Range` is honoured (206/416),
+/// more than one gets the whole file.
+fn media_response<B>(
+    req: &Request<B>,
+    media: &crate::serve::snapshot::Media,
+    snapshot: &Snapshot,
+) -> Resp {
+    use std::os::unix::fs::MetadataExt;
+    let Some(loader) = &snapshot.media.loader else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    };
+    // Gone or changed for the worse since it was indexed: as if it were not there.
+    let Ok((file, meta)) = loader.open_media(&media.rel) else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let len = meta.len();
+    let mtime = meta.mtime();
+    let etag = format!(
+        "\"m{:x}-{:x}-{:x}.{:x}\"",
+        meta.ino(),
+        len,
+        mtime,
+        meta.mtime_nsec()
+    );
+    let last_modified = httpdate::fmt_http_date(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64),
+    );
+    let mut r = Response::new(Full::new(Bytes::new()));
+    let h = r.headers_mut();
+    let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
+    h.insert(header::ETAG, value(&etag));
+    h.insert(header::LAST_MODIFIED, value(&last_modified));
+    h.insert(header::CACHE_CONTROL, snapshot.cache_control.clone());
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if media.content_type == "image/svg+xml" {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(SVG_CSP),
+        );
+    }
+    let headers = req.headers();
+    let inm = joined(headers, header::IF_NONE_MATCH);
+    let ims = joined(headers, header::IF_MODIFIED_SINCE);
+    if conditional::not_modified(inm.as_deref(), ims.as_deref(), &etag, mtime) {
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        return r;
+    }
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.content_type),
+    );
+    // If-Range: a range of this version only (an ETag or the exact date), else the whole.
+    let range_applies = match joined(headers, header::IF_RANGE) {
+        None => true,
+        Some(v) => v.trim() == etag || v.trim() == last_modified,
+    };
+    let range = joined(headers, header::RANGE).filter(|_| range_applies);
+    let (status, start, end) = match range
+        .map(|v| http_range_header::parse_range_header(&v).and_then(|p| p.validate(len)))
+    {
+        Some(Ok(ranges)) if ranges.len() == 1 => {
+            let (a, b) = (*ranges[0].start(), *ranges[0].end());
+            (StatusCode::PARTIAL_CONTENT, a, b)
+        }
+        Some(Err(_)) => {
+            let mut r = plain(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
+            r.headers_mut()
+                .insert(header::CONTENT_RANGE, value(&format!("bytes */{len}")));
+            return r;
+        }
+        // No range, or several: the whole file.
+        _ => (StatusCode::OK, 0, len - 1),
+    };
+    let body =
+        match crate::serve::zerocopy::file_slice(Arc::new(file), start, (end - start + 1) as usize)
+        {
+            Ok(b) => b,
+            Err(_) => return plain(StatusCode::SERVICE_UNAVAILABLE, "try again\n"),
+        };
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(
+            header::CONTENT_RANGE,
+            value(&format!("bytes {start}-{end}/{len}")),
+        );
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    *r.body_mut() = Full::new(body);
+    r
+}
+
 enum Answer {
     Done(&'static str, Resp),
     NeedsBody(&'static str, Resp, Arc<Rendered>, Coding),
@@ -272,6 +373,9 @@ fn answer<B>(req: &Request<B>, path: &str, snapshot: Option<&Snapshot>, app: &Ap
         return Answer::Done(kind, r);
     };
     let Some(route) = route else {
+        if let Some(media) = snapshot.media_at(path) {
+            return Answer::Done("media", media_response(req, &media, snapshot));
+        }
         return Answer::Done(kind, plain(StatusCode::NOT_FOUND, "not found\n"));
     };
 
