@@ -204,3 +204,102 @@ fn build_copies_media_files() {
         png
     );
 }
+
+/// A PNG header of `w`×`h` pixels (enough for the header reader; not a whole image).
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    b.extend(w.to_be_bytes());
+    b.extend(h.to_be_bytes());
+    b.extend([8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    b
+}
+
+#[test]
+fn featured_images_and_enclosures_reach_every_format_and_the_page() {
+    let site = Site::new("content", "test.toml");
+    image(&site, "pod/cover.png", &png_header(1200, 800));
+    image(&site, "pod/episode.mp3", &pattern(12345, 3));
+    image(&site, "pod/broken.png", b"\x89PNG\r\n");
+    std::fs::write(
+        site.content().join("pod/episode.md"),
+        "---\ntitle: \"Episode </script>\u{2028} one\"\nimage: cover.png\nenclosure: episode.mp3\ndate: 2026-01-02\n---\nListen.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        site.content().join("pod/pictured.md"),
+        "---\ntitle: Pictured\nimage: /pod/cover.png\ndate: 2026-01-01\n---\nA picture.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        site.content().join("pod/missing.md"),
+        "---\ntitle: Missing\nimage: nothere.png\ndate: 2026-01-01\n---\nNo picture.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        site.content().join("pod/broken.md"),
+        "---\ntitle: Broken\nimage: broken.png\ndate: 2026-01-01\n---\nBroken picture.\n",
+    )
+    .unwrap();
+    let out = site.build("out");
+    let rss = read(&out.join("feed.rss"));
+    let cover = "https://news.example.com/pod/cover.png";
+    // The episode: its audio is the enclosure, its image a thumbnail.
+    assert!(rss.contains(r#"<enclosure url="https://news.example.com/pod/episode.mp3" length="12345" type="audio/mpeg"/>"#), "{rss}");
+    assert!(rss.contains(&format!(
+        r#"<media:thumbnail height="800" url="{cover}" width="1200""#
+    )));
+    // The picture: the image is the enclosure and media:content, with its size.
+    assert!(rss.contains(&format!(
+        r#"<enclosure url="{cover}" length="{}" type="image/png"/>"#,
+        png_header(1, 1).len()
+    )));
+    assert!(rss.contains(&format!(r#"<media:content fileSize="{}" height="800" medium="image" type="image/png" url="{cover}" width="1200""#, png_header(1, 1).len())));
+    assert!(rss.contains(r#"xmlns:media="http://search.yahoo.com/mrss/""#));
+    parse_xml_feed(&out.join("feed.rss"));
+    let atom = read(&out.join("feed.atom"));
+    assert!(
+        atom.contains(r#"rel="enclosure" type="audio/mpeg" length="12345""#),
+        "{atom}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&read(&out.join("feed.json"))).unwrap();
+    let items = json["items"].as_array().unwrap();
+    let episode = items
+        .iter()
+        .find(|i| i["title"].as_str().unwrap().starts_with("Episode"))
+        .unwrap();
+    assert_eq!(episode["image"], cover);
+    assert_eq!(episode["attachments"][0]["mime_type"], "audio/mpeg");
+    assert_eq!(episode["attachments"][0]["size_in_bytes"], 12345);
+    // A missing or broken image: no field (broken: no size), never a broken feed.
+    let missing = items.iter().find(|i| i["title"] == "Missing").unwrap();
+    assert!(missing.get("image").is_none());
+    assert!(!rss.contains("broken.png\" width"));
+    // The page: Open Graph, a canonical link and JSON-LD no title can close early.
+    let page = std::fs::read_dir(out.join("articles"))
+        .unwrap()
+        .map(|e| read(&e.unwrap().path()))
+        .find(|p| p.contains("Episode"))
+        .unwrap();
+    assert!(page.contains(&format!(r#"<meta property="og:image" content="{cover}">"#)));
+    assert!(page.contains(r#"<meta property="og:image:width" content="1200">"#));
+    assert!(page.contains(r#"<link rel="canonical" href="https://news.example.com/articles/"#));
+    let start = page.find(r#"<script type="application/ld+json">"#).unwrap();
+    let script = &page[start..];
+    let end = script.find("</script>").unwrap();
+    let json = &script[r#"<script type="application/ld+json">"#.len()..end];
+    assert!(!json.contains("</") && !json.contains('\u{2028}'), "{json}");
+    let ld: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert!(
+        ld["headline"]
+            .as_str()
+            .unwrap()
+            .starts_with("Episode </script>"),
+        "{ld}"
+    );
+    assert_eq!(ld["image"][0], cover);
+    // `check` says what was wrong.
+    let check = site.run(&["check"]);
+    let said = stdout(&check) + &stderr(&check);
+    assert!(said.contains("nothere.png"), "{said}");
+    assert!(said.contains("broken.png"), "{said}");
+}

@@ -10,6 +10,7 @@ use super::{split_keywords, Body, Parsed};
 
 struct Selectors {
     og_title: Selector,
+    og_image: Selector,
     title: Selector,
     h1: Selector,
     description: Selector,
@@ -31,6 +32,7 @@ fn selectors() -> &'static Selectors {
         let s = |css: &str| Selector::parse(css).expect("valid selector literal");
         Selectors {
             og_title: s(r#"meta[property="og:title"]"#),
+            og_image: s(r#"meta[property="og:image"], meta[name="twitter:image"]"#),
             title: s("title"),
             h1: s("h1"),
             description: s(r#"meta[name="description" i], meta[property="og:description"]"#),
@@ -102,6 +104,8 @@ pub(super) fn parse(input: &str) -> Parsed {
             .find(|h| h.starts_with("http://") || h.starts_with("https://"))
             .map(str::to_string),
         id: None,
+        image: meta(&doc, &s.og_image),
+        enclosure: None,
         draft: false,
         markup: true,
     }

@@ -32,6 +32,8 @@ struct FrontMatter {
     draft: Option<Scalar>,
     link: Option<Scalar>,
     id: Option<Scalar>,
+    image: Option<Scalar>,
+    enclosure: Option<Scalar>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -277,6 +279,8 @@ pub(super) fn parse(input: &str) -> Result<Parsed, String> {
         tags,
         link: fm.link.map(Scalar::into_string),
         id: fm.id.map(Scalar::into_string),
+        image: fm.image.map(Scalar::into_string),
+        enclosure: fm.enclosure.map(Scalar::into_string),
         draft: fm.draft.is_some_and(|d| d.is_true()),
         // Front matter strings and a heading's text are text, not markup.
         markup: false,

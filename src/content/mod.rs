@@ -9,12 +9,14 @@
 
 mod html;
 mod markdown;
+mod media;
 mod plain;
 mod read;
 mod sanitize;
 mod scan;
 mod scraped;
 
+pub use media::MediaRef;
 pub use sanitize::sanitizer;
 use scan::io_reason;
 pub use scan::{is_candidate, media_type, scan, Scan};
@@ -171,6 +173,10 @@ pub struct Document {
     pub link: Option<String>,
     /// An id given by the article itself (front matter `id`).
     pub id: Option<String>,
+    /// The featured image: front matter `image`, `og:image`, else the body's first image.
+    pub image: Option<MediaRef>,
+    /// An audio or video file (front matter `enclosure`).
+    pub enclosure: Option<MediaRef>,
     /// Problems that did not stop the article from being used, for `check`.
     pub warnings: Vec<String>,
 }
@@ -189,6 +195,8 @@ struct Parsed {
     tags: Vec<String>,
     link: Option<String>,
     id: Option<String>,
+    image: Option<String>,
+    enclosure: Option<String>,
     draft: bool,
     /// Whether the metadata strings above are markup (values from an HTML source, reduced
     /// to their visible text) or text (every other source: kept character for character).
@@ -213,6 +221,9 @@ impl Default for Body {
 pub struct Loader {
     root: PathBuf,
     root_canon: Option<PathBuf>,
+    /// The site's base URL: relative URLs in bodies resolve against the article's folder
+    /// under it, and local media are served under it.
+    base_url: url::Url,
     max_bytes: u64,
     max_media_bytes: u64,
     summary_chars: usize,
@@ -225,6 +236,7 @@ impl Loader {
         Loader {
             root: cfg.content_dir.clone(),
             root_canon: fs::canonicalize(&cfg.content_dir).ok(),
+            base_url: cfg.site.base_url.clone(),
             max_bytes: cfg.max_article_bytes,
             max_media_bytes: cfg.max_media_bytes,
             summary_chars: cfg.feed.summary_chars,
@@ -373,7 +385,14 @@ impl Loader {
                 if html::too_complex(&html) {
                     return Err(too_complex(rel));
                 }
-                let clean = self.sanitizer.clean(&html).to_string();
+                // Relative URLs resolve against the article's own folder under the site, as
+                // its media files are served.
+                let folder = rel.rfind('/').map_or("", |i| &rel[..=i]);
+                let base = self
+                    .base_url
+                    .join(folder)
+                    .unwrap_or_else(|_| self.base_url.clone());
+                let clean = sanitize::with_base(base, || self.sanitizer.clean(&html).to_string());
                 (text::xml_clean(&clean).into_owned(), text)
             }
         };
@@ -400,6 +419,14 @@ impl Loader {
                 ));
             }
         }
+        let image = p
+            .image
+            .map(|v| line(&v))
+            .or_else(|| media::first_img_src(&content_html))
+            .and_then(|v| self.resolve_media(rel, &v, media::Want::Image, &mut warnings));
+        let enclosure = p.enclosure.and_then(|v| {
+            self.resolve_media(rel, &line(&v), media::Want::Enclosure, &mut warnings)
+        });
         let categories = capped(p.categories, "categories", line, &mut warnings);
         let tags = capped(p.tags, "tags", line, &mut warnings);
         Ok(Document {
@@ -415,6 +442,8 @@ impl Loader {
             tags,
             link,
             id,
+            image,
+            enclosure,
             warnings,
         })
     }

@@ -7,7 +7,9 @@ pub fn sanitizer(base: &url::Url) -> ammonia::Builder<'static> {
     let mut b = ammonia::Builder::default();
     b.add_tag_attributes("img", ["srcset", "sizes", "loading"])
         .add_url_schemes(["data"])
-        .url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()))
+        .url_relative(ammonia::UrlRelative::Custom(Box::new(Relative(
+            base.clone(),
+        ))))
         .link_rel(Some("noopener noreferrer"));
     let base = base.clone();
     b.attribute_filter(move |element, attribute, value| {
@@ -25,8 +27,35 @@ pub fn sanitizer(base: &url::Url) -> ammonia::Builder<'static> {
     b
 }
 
+/// Resolves a relative URL against the document's base ([`with_base`]), else the site's.
+struct Relative(url::Url);
+
+impl<'a> ammonia::UrlRelativeEvaluate<'a> for Relative {
+    fn evaluate<'url>(&self, url: &'url str) -> Option<std::borrow::Cow<'url, str>> {
+        let doc = DOC_BASE.with(|b| b.borrow().clone());
+        let joined = doc.as_ref().unwrap_or(&self.0).join(url).ok()?;
+        matches!(joined.scheme(), "http" | "https").then(|| joined.to_string().into())
+    }
+}
+
+thread_local! {
+    /// The base relative URLs resolve against while one document is sanitised (see
+    /// [`with_base`]); the site's base URL otherwise.
+    static DOC_BASE: std::cell::RefCell<Option<url::Url>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (a sanitiser's `clean`) with relative URLs resolving against `base`.
+pub fn with_base<R>(base: url::Url, f: impl FnOnce() -> R) -> R {
+    DOC_BASE.with(|b| *b.borrow_mut() = Some(base));
+    let out = f();
+    DOC_BASE.with(|b| *b.borrow_mut() = None);
+    out
+}
+
 /// Makes each `srcset` candidate absolute and drops any that is not http(s).
 fn rewrite_srcset(base: &url::Url, value: &str) -> String {
+    let doc = DOC_BASE.with(|b| b.borrow().clone());
+    let base = doc.as_ref().unwrap_or(base);
     value
         .split(',')
         .filter_map(|cand| {

@@ -25,6 +25,8 @@ pub fn article(path: &str, title: &str, day: u32) -> Article {
         categories: vec![Term::shared("Industry trends")],
         tags: vec![Term::shared("新闻"), Term::shared("cyber")],
         link: None,
+        image: None,
+        enclosure: None,
         hash: blake3::hash(b"h"),
     }
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 
 use crate::config::Config;
-use crate::content::Document;
+use crate::content::{Document, MediaRef};
 use crate::dates;
 use crate::text;
 
@@ -283,6 +283,10 @@ pub struct Article {
     pub tags: Vec<Arc<Term>>,
     /// External URL given by the article, if any.
     pub link: Option<String>,
+    /// Its featured image, and an audio or video enclosure (boxed: most articles have
+    /// neither, and an article is one of 100 000).
+    pub image: Option<Box<MediaRef>>,
+    pub enclosure: Option<Box<MediaRef>>,
     pub hash: blake3::Hash,
 }
 
@@ -305,6 +309,8 @@ impl Article {
             categories: doc.categories.iter().map(|c| Term::shared(c)).collect(),
             tags: doc.tags.iter().map(|t| Term::shared(t)).collect(),
             link: doc.link,
+            image: doc.image.map(Box::new),
+            enclosure: doc.enclosure.map(Box::new),
             hash: doc.hash,
         };
         (article, warnings)
@@ -411,6 +417,8 @@ impl Article {
             categories,
             tags,
             link,
+            image,
+            enclosure,
             hash: _,
         } = self;
         for s in [id, slug] {
@@ -436,6 +444,29 @@ impl Article {
             }
         }
         field(h, link.as_deref().unwrap_or("\0").as_bytes());
+        for m in [image, enclosure] {
+            match m {
+                None => field(h, b"\0"),
+                Some(m) => {
+                    let MediaRef {
+                        url,
+                        mime,
+                        length,
+                        width,
+                        height,
+                    } = &**m;
+                    field(h, url.as_bytes());
+                    field(h, mime.as_deref().unwrap_or("\0").as_bytes());
+                    for n in [
+                        length.unwrap_or(u64::MAX),
+                        u64::from(width.unwrap_or(u32::MAX)),
+                        u64::from(height.unwrap_or(u32::MAX)),
+                    ] {
+                        h.update(&n.to_le_bytes());
+                    }
+                }
+            }
+        }
     }
 
     pub fn page_path(&self) -> String {

@@ -21,6 +21,18 @@ fn link(href: String, rel: &str, mime: Option<&str>) -> Link {
     }
 }
 
+/// The entry's enclosure link: its audio or video, else its featured image.
+fn enclosure(a: &crate::model::Article) -> Option<Link> {
+    let m = a.enclosure.as_deref().or(a.image.as_deref())?;
+    Some(Link {
+        href: m.url.clone(),
+        rel: "enclosure".into(),
+        mime_type: m.mime.clone(),
+        length: m.length.map(|l| l.to_string()),
+        ..Link::default()
+    })
+}
+
 /// Text as a text construct: plain, or escaped HTML when it would look like markup (an
 /// article about HTML may say `</b>`), so no reader or validator takes it for markup.
 fn text(s: &str) -> Text {
@@ -72,7 +84,9 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
                     ..Person::default()
                 })
                 .collect(),
-            links: vec![link(a.url(cfg), "alternate", Some("text/html"))],
+            links: std::iter::once(link(a.url(cfg), "alternate", Some("text/html")))
+                .chain(enclosure(a))
+                .collect(),
             categories: a
                 .categories
                 .iter()

@@ -17,6 +17,11 @@ h1{line-height:1.25}ul.entries{list-style:none;padding:0}ul.entries li{margin:0 
 .meta{color:#666;font-size:.85rem}pre{overflow:auto}";
 
 fn head(out: &mut String, cfg: &Config, title: &str, description: &str) {
+    head_with(out, cfg, title, description, "");
+}
+
+/// [`head`] with more elements (`extra`, already HTML) before the style.
+fn head_with(out: &mut String, cfg: &Config, title: &str, description: &str, extra: &str) {
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n",
@@ -42,7 +47,88 @@ fn head(out: &mut String, cfg: &Config, title: &str, description: &str) {
             esc(&cfg.url(&format!("feed.{ext}")))
         );
     }
+    out.push_str(extra);
     let _ = write!(out, "<style>{STYLE}</style>\n</head>\n<body>\n");
+}
+
+/// What portals and link previews read from an article page: a canonical link, Open Graph
+/// and `article:` properties, a Twitter card, and a schema.org `NewsArticle` in JSON-LD
+/// (escaped so no title can end the script early).
+fn page_metadata(a: &Article, cfg: &Config, summary: &str) -> String {
+    let page = cfg.url(&a.page_path());
+    let mut out = String::with_capacity(2048);
+    let mut meta = |property: &str, content: &str| {
+        let _ = writeln!(
+            out,
+            "<meta property=\"{property}\" content=\"{}\">",
+            esc(content)
+        );
+    };
+    meta("og:type", "article");
+    meta("og:title", &a.title);
+    meta("og:url", &page);
+    meta("og:site_name", &cfg.site.title);
+    if !summary.is_empty() {
+        meta("og:description", summary);
+    }
+    if let Some(image) = a.image.as_deref() {
+        meta("og:image", &image.url);
+        if let (Some(w), Some(h)) = (image.width, image.height) {
+            meta("og:image:width", &w.to_string());
+            meta("og:image:height", &h.to_string());
+        }
+    }
+    meta("article:published_time", &dates::rfc3339(a.published));
+    meta("article:modified_time", &dates::rfc3339(a.updated));
+    for c in &a.categories {
+        meta("article:section", &c.name);
+    }
+    for t in &a.tags {
+        meta("article:tag", &t.name);
+    }
+    let card = if a.image.is_some() {
+        "summary_large_image"
+    } else {
+        "summary"
+    };
+    let _ = writeln!(out, "<meta name=\"twitter:card\" content=\"{card}\">");
+    let _ = writeln!(out, "<link rel=\"canonical\" href=\"{}\">", esc(&page));
+    let ld = serde_json::json!({
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "headline": a.title,
+        "description": summary,
+        "datePublished": dates::rfc3339(a.published),
+        "dateModified": dates::rfc3339(a.updated),
+        "author": a.authors.iter().map(|p| serde_json::json!({"@type": "Person", "name": p.name})).collect::<Vec<_>>(),
+        "image": a.image.as_deref().map(|m| vec![m.url.clone()]).unwrap_or_default(),
+        "publisher": {"@type": "Organization", "name": cfg.site.title},
+        "mainEntityOfPage": {"@type": "WebPage", "@id": page},
+        "url": page,
+    });
+    let _ = writeln!(
+        out,
+        "<script type=\"application/ld+json\">{}</script>",
+        script_safe_json(&ld.to_string())
+    );
+    out
+}
+
+/// JSON that cannot end a `<script>` early or break a JavaScript string: `<`, `>`, `&` and
+/// U+2028/U+2029 as `\u` escapes (the same JSON to a parser).
+fn script_safe_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn date_html(d: chrono::DateTime<chrono::FixedOffset>) -> String {
@@ -59,13 +145,15 @@ fn date_html(d: chrono::DateTime<chrono::FixedOffset>) -> String {
 
 pub(super) fn article_page(a: &Article, cfg: &Config) -> String {
     let (content, summary) = a.texts();
-    let mut out = String::with_capacity(content.len() + 2048);
-    head(
+    let mut out = String::with_capacity(content.len() + 4096);
+    head_with(
         &mut out,
         cfg,
         &format!("{} — {}", a.title, cfg.site.title),
         &summary,
+        &page_metadata(a, cfg, &summary),
     );
+
     let _ = write!(
         out,
         "<header><a href=\"{}\">{}</a></header>\n<main>\n<article>\n<h1>{}</h1>\n<p class=\"meta\">{}",
@@ -86,6 +174,16 @@ pub(super) fn article_page(a: &Article, cfg: &Config) -> String {
         let _ = write!(out, " · {}", names.join(", "));
     }
     out.push_str("</p>\n");
+    if let Some(image) = a.image.as_deref() {
+        // Shown when the body does not show it already.
+        if !content.contains(&*esc(&image.url)) {
+            let _ = writeln!(
+                out,
+                "<figure class=\"featured\"><img src=\"{}\" alt=\"\"></figure>",
+                esc(&image.url)
+            );
+        }
+    }
     out.push_str(&content);
     out.push('\n');
     if let Some(link) = &a.link {
@@ -161,4 +259,20 @@ pub(super) fn index_page(views: &Views, specs: &[FeedSpec], cfg: &Config) -> Str
     }
     out.push_str("</main>\n</body>\n</html>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_ld_cannot_end_its_script_or_a_javascript_string() {
+        let json = serde_json::json!({"t": "a</script><b>&\u{2028}\u{2029}"}).to_string();
+        let safe = script_safe_json(&json);
+        for bad in ["<", ">", "&", "\u{2028}", "\u{2029}"] {
+            assert!(!safe.contains(bad), "{safe}");
+        }
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["t"], "a</script><b>&\u{2028}\u{2029}");
+    }
 }

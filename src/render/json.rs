@@ -57,6 +57,20 @@ struct Item<'a> {
     authors: Vec<Author<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     author: Option<Author<'a>>,
+    /// The featured image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
+    /// The audio or video enclosure.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<Attachment<'a>>,
+}
+
+#[derive(Serialize)]
+struct Attachment<'a> {
+    url: &'a str,
+    mime_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size_in_bytes: Option<u64>,
 }
 
 pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
@@ -100,6 +114,19 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
                     .collect(),
                 authors: a.authors.iter().map(|p| Author { name: &p.name }).collect(),
                 author: a.authors.first().map(|p| Author { name: &p.name }),
+                image: a.image.as_deref().map(|m| m.url.as_str()),
+                attachments: a
+                    .enclosure
+                    .as_deref()
+                    .and_then(|m| {
+                        Some(Attachment {
+                            url: &m.url,
+                            mime_type: m.mime.as_deref()?,
+                            size_in_bytes: m.length,
+                        })
+                    })
+                    .into_iter()
+                    .collect(),
             })
             .collect(),
     };

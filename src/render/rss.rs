@@ -1,14 +1,22 @@
 //! RSS 2.0 through the `rss` crate: the summary escaped as HTML in `description`, full HTML in
 //! `content:encoded`, `guid isPermaLink="false"` for tag ids, names in `dc:creator` and only
-//! e-mails in `author`, `atom:link rel="self"`, RFC 2822 dates with numeric zones.
+//! e-mails in `author`, `atom:link rel="self"`, RFC 2822 dates with numeric zones; an
+//! article's enclosure (its audio or video, else its local featured image, whose length is
+//! known) in `enclosure`, its featured image in Media RSS `media:content` and
+//! `media:thumbnail`.
+
+use std::collections::BTreeMap;
 
 use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
+use rss::extension::{Extension, ExtensionMap};
 use rss::{Category, Channel, Guid, Item};
 
 use super::{FeedSpec, Texts};
 use crate::config::Config;
+use crate::content::MediaRef;
 use crate::dates;
+use crate::model::Article;
 
 pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
     let mut channel = Channel {
@@ -91,10 +99,76 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
                     creators,
                     ..DublinCoreExtension::default()
                 }),
+                enclosure: enclosure(a),
+                extensions: media_rss(a),
                 ..Item::default()
             }
         })
         .collect();
+    if channel.items.iter().any(|i| !i.extensions.is_empty()) {
+        channel.namespaces.insert("media".into(), MEDIA_NS.into());
+    }
     // Writing into a Vec cannot fail; the crate only reports writer errors.
     channel.write_to(Vec::new()).unwrap_or_default()
+}
+
+const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
+
+/// RSS `enclosure` needs a length and a type: the audio or video file, else a local
+/// featured image (a remote one's length is unknown, and `0` would be a lie).
+fn enclosure(a: &Article) -> Option<rss::Enclosure> {
+    let m = a.enclosure.as_deref().or(a.image.as_deref())?;
+    Some(rss::Enclosure {
+        url: m.url.clone(),
+        length: m.length?.to_string(),
+        mime_type: m.mime.clone()?,
+    })
+}
+
+/// Media RSS: the featured image as `media:content` (`medium="image"`, with its size when
+/// known) and `media:thumbnail`, which aggregators pick a card's picture from.
+fn media_rss(a: &Article) -> ExtensionMap {
+    let mut map = ExtensionMap::default();
+    let Some(image) = a.image.as_deref() else {
+        return map;
+    };
+    let element = |name: &str, attrs: BTreeMap<String, String>| Extension {
+        name: name.into(),
+        value: None,
+        attrs,
+        children: BTreeMap::new(),
+    };
+    let size = |m: &MediaRef, attrs: &mut BTreeMap<String, String>| {
+        if let (Some(w), Some(h)) = (m.width, m.height) {
+            attrs.insert("width".into(), w.to_string());
+            attrs.insert("height".into(), h.to_string());
+        }
+    };
+    let mut content = BTreeMap::from([
+        ("url".to_string(), image.url.clone()),
+        ("medium".to_string(), "image".to_string()),
+    ]);
+    if let Some(mime) = &image.mime {
+        content.insert("type".into(), mime.clone());
+    }
+    if let Some(len) = image.length {
+        content.insert("fileSize".into(), len.to_string());
+    }
+    size(image, &mut content);
+    let mut thumb = BTreeMap::from([("url".to_string(), image.url.clone())]);
+    size(image, &mut thumb);
+    let mut elements = BTreeMap::new();
+    // With an audio or video enclosure, the image is the episode's thumbnail only.
+    if a.enclosure.is_none() {
+        elements.insert(
+            "media:content".to_string(),
+            vec![element("media:content", content)],
+        );
+    }
+    elements.insert(
+        "media:thumbnail".to_string(),
+        vec![element("media:thumbnail", thumb)],
+    );
+    map.insert("media".into(), elements);
+    map
 }

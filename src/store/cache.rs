@@ -21,6 +21,7 @@ use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
+use crate::content::MediaRef;
 use crate::model::Record;
 use crate::model::{Article, Content, PageTag, Person, Term};
 
@@ -59,6 +60,8 @@ struct Meta {
     categories: Vec<(String, String)>,
     tags: Vec<(String, String)>,
     link: Option<String>,
+    image: Option<MediaRef>,
+    enclosure: Option<MediaRef>,
     /// The packed blob's tag, and how much of it unpacked is the body (the summary follows).
     tag: String,
     body_len: u32,
@@ -178,8 +181,9 @@ struct Row {
 }
 
 /// The first byte of every stored `Meta`: the encoding's version (postcard since 1; JSON
-/// before, which never starts with this byte; 2 points to a packed blob, not a gzip page).
-const META_VERSION: u8 = 2;
+/// before, which never starts with this byte; 2 points to a packed blob, not a gzip page;
+/// 3 adds the featured image and the enclosure).
+const META_VERSION: u8 = 3;
 
 fn encode_meta(meta: &Meta) -> anyhow::Result<Vec<u8>> {
     let mut out = vec![META_VERSION];
@@ -250,6 +254,8 @@ fn decode(row: Row) -> Option<(String, Entry)> {
         categories: terms(meta.categories),
         tags: terms(meta.tags),
         link: meta.link,
+        image: meta.image.map(Box::new),
+        enclosure: meta.enclosure.map(Box::new),
         hash: blake3::Hash::from_bytes([0; 32]),
     };
     Some((
@@ -437,6 +443,8 @@ fn write(conn: &mut Connection, ops: Vec<Op>) -> anyhow::Result<()> {
                             .map(|t| (t.name.clone(), t.slug.clone()))
                             .collect(),
                         link: article.link.clone(),
+                        image: article.image.as_deref().cloned(),
+                        enclosure: article.enclosure.as_deref().cloned(),
                         tag: tag.as_str().to_string(),
                         body_len: *body_len,
                     };
@@ -478,11 +486,20 @@ mod tests {
             categories: vec![("News".into(), "news".into())],
             tags: vec![],
             link: None,
+            image: Some(MediaRef {
+                url: "https://ex.com/a.png".into(),
+                mime: Some("image/png".into()),
+                length: Some(5),
+                width: Some(720),
+                height: Some(405),
+            }),
+            enclosure: None,
             tag: "abc".into(),
             body_len: 7,
         };
         let bytes = encode_meta(&meta).unwrap();
         let back = decode_meta(&bytes).unwrap();
+        assert_eq!(back.image.as_ref().and_then(|m| m.width), Some(720));
         assert_eq!(from_parts(back.published), Some(date));
         assert_eq!(back.explicit_id.as_deref(), Some("urn:x"));
         assert_eq!((back.record, back.body_len), (42, 7));

@@ -299,9 +299,11 @@ const LOAD_CHUNK: usize = 4096;
 /// The version of the article page layout and of what the article cache keeps of it: a new
 /// version (the page gained a `<meta name="description">` in 2; the store keeps packed
 /// bodies, not pages, since 3; text sources keep literal `<…>` and `&` in titles and
-/// terms, and summaries join inline text, since 4) makes pages and cache rows from an
+/// terms, and summaries join inline text, since 4; relative URLs resolve against the
+/// article's folder, and articles carry a featured image and enclosure, since 5) makes
+/// pages and cache rows from an
 /// older herald stale, and moves pages' Last-Modified like a settings change does.
-const PAGE_LAYOUT: u32 = 4;
+const PAGE_LAYOUT: u32 = 5;
 
 /// The settings (and page layout) that shape rendered pages, as one fingerprint.
 fn render_fingerprint(cfg: &Config) -> String {
