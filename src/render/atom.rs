@@ -21,6 +21,38 @@ fn link(href: String, rel: &str, mime: Option<&str>) -> Link {
     }
 }
 
+fn paging_links(p: &super::Paging) -> Vec<Link> {
+    let atom = Some("application/atom+xml");
+    [
+        ("current", &p.current),
+        ("prev-archive", &p.prev_archive),
+        ("next-archive", &p.next_archive),
+    ]
+    .into_iter()
+    .filter_map(|(rel, url)| url.as_ref().map(|u| link(u.clone(), rel, atom)))
+    .collect()
+}
+
+/// `<fh:archive/>` or `<fh:complete/>` (RFC 5005).
+fn history(p: &super::Paging) -> atom_syndication::extension::ExtensionMap {
+    use atom_syndication::extension::Extension;
+    let mut map = atom_syndication::extension::ExtensionMap::default();
+    let name = match (p.archive, p.complete) {
+        (true, _) => "fh:archive",
+        (false, true) => "fh:complete",
+        _ => return map,
+    };
+    let element = Extension {
+        name: name.into(),
+        ..Extension::default()
+    };
+    map.insert(
+        "fh".into(),
+        [(name.to_string(), vec![element])].into_iter().collect(),
+    );
+    map
+}
+
 /// The entry's enclosure link: its audio or video, else its featured image.
 fn enclosure(a: &crate::model::Article) -> Option<Link> {
     let m = a.enclosure.as_deref().or(a.image.as_deref())?;
@@ -63,6 +95,7 @@ fn distinct_updated(spec: &FeedSpec) -> Vec<DateTime<FixedOffset>> {
 }
 
 pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
+    let paging = spec.paging(cfg, "atom");
     let updated = distinct_updated(spec);
     let entries = spec
         .entries
@@ -123,9 +156,17 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
             link(spec.html_url.clone(), "alternate", Some("text/html")),
         ]
         .into_iter()
+        // RFC 5005: the current feed and its archive documents link to each other.
+        .chain(paging_links(&paging))
         // WebSub: where to subscribe for pushed updates.
         .chain(cfg.hub_urls().into_iter().map(|hub| link(hub, "hub", None)))
         .collect(),
+        extensions: history(&paging),
+        namespaces: if paging.archive || paging.complete {
+            [("fh".to_string(), super::FH_NS.to_string())].into()
+        } else {
+            Default::default()
+        },
         generator: Some(Generator {
             value: "herald".into(),
             uri: None,

@@ -13,6 +13,9 @@ struct JsonFeed<'a> {
     title: &'a str,
     home_page_url: &'a str,
     feed_url: String,
+    /// The next older page (JSON Feed paging: from the current feed to its archives).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_url: Option<String>,
     #[serde(skip_serializing_if = "str::is_empty")]
     description: &'a str,
     language: &'a str,
@@ -79,6 +82,7 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
         title: &spec.title,
         home_page_url: &spec.html_url,
         feed_url: spec.url(cfg, "json"),
+        next_url: spec.paging(cfg, "json").prev_archive,
         description: &spec.description,
         language: &cfg.site.language,
         authors: vec![Author {

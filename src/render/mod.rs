@@ -100,11 +100,57 @@ pub struct FeedSpec<'a> {
     pub entries: Cow<'a, [Arc<Article>]>,
     /// The feed's own updated time: its newest entry's, or the fallback when empty.
     pub updated: DateTime<FixedOffset>,
+    /// None for the current feed; `Some(k)` for its archive document `k` (RFC 5005: pages
+    /// of `feed.entries` articles counted from the oldest, the current feed holding the
+    /// newest).
+    pub archive: Option<usize>,
 }
 
 impl FeedSpec<'_> {
+    /// This document's path: the feed, or one of its archive documents.
     pub fn path(&self, ext: &str) -> String {
+        match self.archive {
+            None => self.current_path(ext),
+            Some(k) => self.archive_path(k, ext),
+        }
+    }
+
+    /// The current feed's path (every archive links to it).
+    pub fn current_path(&self, ext: &str) -> String {
         format!("{}feed.{ext}", self.dir)
+    }
+
+    pub fn archive_path(&self, k: usize, ext: &str) -> String {
+        format!("{}archive/{k}.{ext}", self.dir)
+    }
+
+    /// How many archive documents the feed has with `per_page` entries a document: every
+    /// article but the newest `per_page`, in pages counted from the oldest.
+    pub fn archive_pages(&self, per_page: usize) -> usize {
+        archive_pages(self.total, per_page)
+    }
+
+    /// The paging links of this document in format `ext`: (current, prev-archive,
+    /// next-archive, is an archive, is complete). See RFC 5005.
+    pub fn paging(&self, cfg: &Config, ext: &str) -> Paging {
+        let pages = self.archive_pages(cfg.feed.entries);
+        let url = |k: usize| cfg.url(&self.archive_path(k, ext));
+        match self.archive {
+            None => Paging {
+                current: None,
+                prev_archive: (pages > 0).then(|| url(pages)),
+                next_archive: None,
+                archive: false,
+                complete: pages == 0,
+            },
+            Some(k) => Paging {
+                current: Some(cfg.url(&self.current_path(ext))),
+                prev_archive: (k > 1).then(|| url(k - 1)),
+                next_archive: (k < pages).then(|| url(k + 1)),
+                archive: true,
+                complete: false,
+            },
+        }
     }
 
     pub fn url(&self, cfg: &Config, ext: &str) -> String {
@@ -139,7 +185,9 @@ impl FeedSpec<'_> {
             html_url,
             entries,
             updated,
+            archive,
         } = self;
+        h.update(&(archive.map_or(0, |k| k as u64 + 1)).to_le_bytes());
         for s in [settings, env!("CARGO_PKG_VERSION"), kind.as_str(), dir, key] {
             field(&mut h, s.as_bytes());
         }
@@ -153,6 +201,77 @@ impl FeedSpec<'_> {
         }
         h.finalize()
     }
+}
+
+/// Links between a feed's documents (RFC 5005).
+#[derive(Debug, Default)]
+pub struct Paging {
+    /// The current feed (from an archive document).
+    pub current: Option<String>,
+    /// The next older archive document.
+    pub prev_archive: Option<String>,
+    /// The next newer archive document.
+    pub next_archive: Option<String>,
+    /// This document is an archive (`fh:archive`).
+    pub archive: bool,
+    /// This feed holds every article of its view (`fh:complete`).
+    pub complete: bool,
+}
+
+/// The RFC 5005 namespace.
+pub const FH_NS: &str = "http://purl.org/syndication/history/1.0";
+
+/// Archive documents of a view of `total` articles, `per_page` a document.
+pub fn archive_pages(total: usize, per_page: usize) -> usize {
+    if per_page == 0 || total <= per_page {
+        0
+    } else {
+        (total - per_page).div_ceil(per_page)
+    }
+}
+
+/// The entries of archive document `k` (1-based) of a view, given newest first: counted
+/// from the oldest, `per_page` a document, the newest `per_page` left to the current feed.
+pub fn archive_entries<T>(newest_first: &[T], per_page: usize, k: usize) -> &[T] {
+    let archived = newest_first.len().saturating_sub(per_page);
+    let start_from_oldest = (k - 1) * per_page;
+    let end_from_oldest = (k * per_page).min(archived);
+    if start_from_oldest >= end_from_oldest {
+        return &[];
+    }
+    // Oldest-first index i is newest-first index len-1-i.
+    let len = newest_first.len();
+    &newest_first[len - end_from_oldest..len - start_from_oldest]
+}
+
+/// The archive documents of the feed `spec` stands for, given every article of its view
+/// newest first (`members`): one spec per page, borrowing its entries.
+pub fn archive_specs<'a>(
+    spec: &FeedSpec,
+    members: &'a [Arc<Article>],
+    per_page: usize,
+) -> Vec<FeedSpec<'a>> {
+    (1..=archive_pages(members.len(), per_page))
+        .map(|k| {
+            let entries = archive_entries(members, per_page, k);
+            FeedSpec {
+                dir: spec.dir.clone(),
+                key: spec.key.clone(),
+                title: spec.title.clone(),
+                name: spec.name.clone(),
+                total: members.len(),
+                description: spec.description.clone(),
+                html_url: spec.html_url.clone(),
+                updated: entries
+                    .iter()
+                    .map(|a| a.updated)
+                    .max()
+                    .unwrap_or(spec.updated),
+                entries: Cow::Borrowed(entries),
+                archive: Some(k),
+            }
+        })
+        .collect()
 }
 
 /// Renders the whole site. `empty_updated` is used as the `updated` time of feeds with no
@@ -193,6 +312,20 @@ pub fn render_lists(
             a
         });
     render_front(&views, &specs, cfg, empty_updated, &mut pages);
+    // Every feed's archive documents (RFC 5005), each page rendered once.
+    let archives: Vec<Pages> = specs
+        .par_iter()
+        .filter(|spec| spec.total > cfg.feed.entries)
+        .map(|spec| {
+            let members = index.view_newest_first(&spec.key).unwrap_or_default();
+            let mut p = Pages::new();
+            for archive in archive_specs(spec, &members, cfg.feed.entries) {
+                render_feed(&archive, cfg, &mut p);
+            }
+            p
+        })
+        .collect();
+    pages.extend(archives.into_iter().flatten());
     let mut sitemaps = sitemap::Sitemaps::default();
     sitemaps.rebuild(index.articles());
     pages.extend(sitemaps.render(&specs, cfg, empty_updated, true).0);
@@ -392,6 +525,7 @@ pub fn feed_specs<'a>(
         html_url: cfg.url(""),
         entries: Cow::Borrowed(head(&views.all)),
         updated: newest(head(&views.all)),
+        archive: None,
     }];
     for (section, label, groups) in [
         ("categories", "Category", &views.categories),
@@ -409,6 +543,7 @@ pub fn feed_specs<'a>(
                 html_url: format!("{}#{section}-{slug}", cfg.url("")),
                 entries: Cow::Borrowed(entries),
                 updated: newest(entries),
+                archive: None,
             });
         }
     }
@@ -496,6 +631,7 @@ pub(crate) mod tests {
             html_url: "https://news.example.com/#tags-x".into(),
             updated: a.updated,
             entries: Cow::Owned(vec![Arc::new(a)]),
+            archive: None,
         };
         let base = || article("a.txt", "Title", 1);
         let digest = |a: Article| spec(a).digest("settings", Kind::Atom);

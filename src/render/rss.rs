@@ -38,6 +38,41 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
         rel: "hub".into(),
         ..Link::default()
     });
+    // RFC 5005: the current feed and its archive documents link to each other.
+    let paging = spec.paging(cfg, "rss");
+    let pages = [
+        ("current", &paging.current),
+        ("prev-archive", &paging.prev_archive),
+        ("next-archive", &paging.next_archive),
+    ]
+    .into_iter()
+    .filter_map(|(rel, url)| {
+        url.as_ref().map(|href| Link {
+            href: href.clone(),
+            rel: rel.into(),
+            mime_type: Some("application/rss+xml".into()),
+            ..Link::default()
+        })
+    })
+    .collect::<Vec<_>>();
+    let history = match (paging.archive, paging.complete) {
+        (true, _) => Some("fh:archive"),
+        (false, true) => Some("fh:complete"),
+        _ => None,
+    };
+    if let Some(name) = history {
+        channel.namespaces.insert("fh".into(), super::FH_NS.into());
+        let element = Extension {
+            name: name.into(),
+            value: None,
+            attrs: BTreeMap::new(),
+            children: BTreeMap::new(),
+        };
+        channel.extensions.insert(
+            "fh".into(),
+            [(name.to_string(), vec![element])].into_iter().collect(),
+        );
+    }
     channel.set_atom_ext(AtomExtension {
         links: std::iter::once(Link {
             href: spec.url(cfg, "rss"),
@@ -45,6 +80,7 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
             mime_type: Some("application/rss+xml".into()),
             ..Link::default()
         })
+        .chain(pages)
         // WebSub: where to subscribe for pushed updates.
         .chain(hubs)
         .collect(),

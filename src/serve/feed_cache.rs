@@ -216,6 +216,7 @@ mod tests {
             html_url: "https://news.example.com/".into(),
             updated: a.updated,
             entries: std::borrow::Cow::Owned(vec![Arc::new(a)]),
+            archive: None,
         };
         let tag = PageTag::of_hash(&spec.digest("settings", Kind::Atom));
         let feed = LazyFeed {

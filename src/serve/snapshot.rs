@@ -64,6 +64,8 @@ pub struct Headers {
     pub last_modified: HeaderValue,
     /// For feeds: `Link: <hub>; rel="hub", …, <self>; rel="self"`.
     pub link: Option<HeaderValue>,
+    /// `Cache-Control` of its own (a full archive page: long), else the snapshot's.
+    pub cache_control: Option<HeaderValue>,
 }
 
 impl Headers {
@@ -78,6 +80,7 @@ impl Headers {
             last_modified: value(httpdate::fmt_http_date(lm)),
             // A URL that is not a valid header value (not ASCII) gets no Link header.
             link: link.and_then(|link| HeaderValue::from_str(link).ok()),
+            cache_control: None,
         }
     }
 
@@ -155,6 +158,12 @@ impl Rendered {
             repr: Repr::Lazy { feed, tag },
             last_modified,
         }
+    }
+
+    /// The same representation with a `Cache-Control` of its own (`max-age` seconds).
+    pub fn with_max_age(mut self, max_age: u32) -> Rendered {
+        self.headers.cache_control = Some(Snapshot::cache_control(max_age));
+        self
     }
 
     /// The `Last-Modified` to send at `now`, and the `Date` to send with it when it is not

@@ -34,6 +34,9 @@ pub(super) struct Publisher {
     robots: Option<Arc<[u8]>>,
     /// The sitemap's articles by month, each month made again only when it changed.
     sitemaps: sitemap::Sitemaps,
+    /// Per feed key, a fingerprint of each archive page as last published (which articles,
+    /// which versions: pointers, never read): unchanged pages are not made again.
+    archived: HashMap<String, Vec<u64>>,
     /// When the news sitemap changes by the clock alone (its oldest entry turns two days old).
     news_expires: Option<i64>,
     /// `robots` changed since the last publish.
@@ -78,6 +81,7 @@ impl Publisher {
             listeners: Vec::new(),
             robots: None,
             sitemaps: sitemap::Sitemaps::default(),
+            archived: HashMap::new(),
             news_expires: None,
             robots_changed: false,
             media: MediaFiles::default(),
@@ -150,6 +154,7 @@ impl Publisher {
     ) -> Done {
         let t_render = Instant::now();
         let mut sitemaps = std::mem::take(&mut self.sitemaps);
+        let mut archived = std::mem::take(&mut self.archived);
         if full {
             sitemaps.rebuild(index.articles());
         } else {
@@ -160,8 +165,9 @@ impl Publisher {
             removed,
             feeds,
             news_expires,
-        } = self.render(index, cfg, changed, full, now, &mut sitemaps);
+        } = self.render(index, cfg, changed, full, now, &mut sitemaps, &mut archived);
         self.sitemaps = sitemaps;
+        self.archived = archived;
         self.news_expires = news_expires;
         self.robots_changed = false;
         self.media_changed = false;
@@ -234,6 +240,7 @@ impl Publisher {
         full: bool,
         now: i64,
         sitemaps: &mut sitemap::Sitemaps,
+        archived: &mut HashMap<String, Vec<u64>>,
     ) -> Rendering {
         let views = index.views(cfg.feed.entries);
         let specs = render::feed_specs(&views, cfg, self.epoch);
@@ -264,9 +271,13 @@ impl Publisher {
         pages.extend(found);
         // Sitemap children no longer part of the sitemap.
         removed.extend(gone.iter().map(|p| format!("/{p}")));
+        let (archives, gone_archives) =
+            self.archives(index, &specs, cfg, full, &affected, archived);
+        removed.extend(gone_archives);
         let terms: Vec<_> = specs
             .into_iter()
             .filter(|spec| spec.key != "feed" && (full || affected.contains(&spec.key)))
+            .chain(archives)
             .collect();
         let lazy = self.term_feeds(terms, cfg);
         let mut prepared: Vec<Prepared> = pages
@@ -277,6 +288,7 @@ impl Publisher {
                 tag: body_tag(&page.body),
                 body: Body::Rendered(page.body),
                 updated: page.updated.map(|u| u.timestamp()),
+                max_age: None,
             })
             .collect();
         prepared.extend(lazy);
@@ -312,6 +324,71 @@ impl Publisher {
             gone,
             news_expires: sitemap::news_expires(&news),
         }
+    }
+
+    /// The archive documents (RFC 5005) of the main feed and of every affected term feed
+    /// (every feed when `full`) whose articles changed, as specs to publish like term
+    /// feeds; and the routes of pages no longer there (a view that shrank).
+    fn archives<'a>(
+        &self,
+        index: &Index,
+        specs: &[FeedSpec<'a>],
+        cfg: &Config,
+        full: bool,
+        affected: &HashSet<String>,
+        archived: &mut HashMap<String, Vec<u64>>,
+    ) -> (Vec<FeedSpec<'static>>, Vec<String>) {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let n = cfg.feed.entries;
+        let mut out = Vec::new();
+        let mut gone = Vec::new();
+        let touched = specs
+            .iter()
+            .filter(|s| full || s.key == "feed" || affected.contains(&s.key));
+        for spec in touched {
+            let members = if spec.total > n {
+                index.view_newest_first(&spec.key).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let pages = render::archive_specs(spec, &members, n);
+            let before = archived.remove(&spec.key).unwrap_or_default();
+            let mut now = Vec::with_capacity(pages.len());
+            let last = pages.len();
+            for (i, mut page) in pages.into_iter().enumerate() {
+                // What a page shows of the view's size: whether a newer archive follows.
+                let k = i + 1;
+                page.total = n * (k + 1) + usize::from(k < last);
+                let mut h = foldhash::fast::FixedState::with_seed(0xa2c4).build_hasher();
+                (k, k < last).hash(&mut h);
+                for a in page.entries.iter() {
+                    (Arc::as_ptr(a) as usize).hash(&mut h);
+                }
+                let print = h.finish();
+                now.push(print);
+                if full || before.get(i) != Some(&print) {
+                    out.push(page.into_owned());
+                }
+            }
+            for k in last + 1..=before.len() {
+                for (ext, _) in render::FEED_FORMATS {
+                    gone.push(format!("/{}", spec.archive_path(k, ext)));
+                }
+            }
+            if !now.is_empty() {
+                archived.insert(spec.key.clone(), now);
+            }
+        }
+        // A term no article has any more: its archives go with its feed.
+        let live: HashSet<&str> = specs.iter().map(|s| s.key.as_str()).collect();
+        for key in affected.iter().filter(|k| !live.contains(k.as_str())) {
+            for k in 1..=archived.remove(key).map_or(0, |p| p.len()) {
+                for (ext, _) in render::FEED_FORMATS {
+                    gone.push(format!("/{key}/archive/{k}.{ext}"));
+                }
+            }
+        }
+        (out, gone)
     }
 
     /// The set of article pages after `changed` (every article when `full`), and how many
@@ -383,12 +460,16 @@ impl Publisher {
                     cfg: cfg.clone(),
                     cache: feed_cache.clone(),
                 });
+                // A full archive page changes only when one of its articles is edited.
+                let full_archive =
+                    feed.spec.archive.is_some() && feed.spec.entries.len() == cfg.feed.entries;
                 digests.into_iter().map(move |(route, kind, tag)| Prepared {
                     route,
                     kind,
                     tag: tag.as_str().to_string(),
                     body: Body::Lazy(feed.clone(), tag),
                     updated,
+                    max_age: full_archive.then_some(ARCHIVE_MAX_AGE),
                 })
             })
             .collect()
@@ -416,6 +497,7 @@ impl Publisher {
             body,
             tag,
             updated,
+            max_age,
         } in prepared
         {
             if let Some(existing) = self.routes.get(&route).filter(|r| r.tag == tag) {
@@ -444,12 +526,19 @@ impl Publisher {
                     r
                 }
                 Body::Lazy(feed, tag) => {
-                    prewarm.push(feed_cache::Warm {
-                        feed: feed.clone(),
-                        kind,
-                        tag,
-                    });
-                    Arc::new(Rendered::lazy(kind, feed, tag, lm, link))
+                    // Archives are read now and then (a reader's backfill): made on request.
+                    if feed.spec.archive.is_none() {
+                        prewarm.push(feed_cache::Warm {
+                            feed: feed.clone(),
+                            kind,
+                            tag: tag.clone(),
+                        });
+                    }
+                    let r = Rendered::lazy(kind, feed, tag, lm, link);
+                    Arc::new(match max_age {
+                        Some(secs) => r.with_max_age(secs),
+                        None => r,
+                    })
                 }
             };
             routes.insert(route, rendered);
@@ -517,6 +606,9 @@ impl Engine {
         }
     }
 }
+
+/// `max-age` of a full archive page: a day (only an edit of one of its articles changes it).
+const ARCHIVE_MAX_AGE: u32 = 86_400;
 
 /// A rendered body as served: a large one in a mapped file in the state dir, so it is sent
 /// with `sendfile` (see [`crate::serve::zerocopy`]); else, or when the dir takes no file, on
@@ -634,6 +726,8 @@ pub(super) struct Prepared {
     body: Body,
     /// The newest entry's `updated` (Unix seconds), for a new route's Last-Modified.
     updated: Option<i64>,
+    /// A `max-age` of its own (a full archive page, which only an edit changes).
+    max_age: Option<u32>,
 }
 
 pub(super) enum Body {

@@ -394,7 +394,11 @@ fn answer<B>(req: &Request<B>, path: &str, snapshot: Option<&Snapshot>, app: &Ap
     if let Some(date) = date {
         h.insert(header::DATE, date);
     }
-    h.insert(header::CACHE_CONTROL, snapshot.cache_control.clone());
+    let cache_control = route.headers.cache_control.as_ref();
+    h.insert(
+        header::CACHE_CONTROL,
+        cache_control.unwrap_or(&snapshot.cache_control).clone(),
+    );
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if let Some(link) = &route.headers.link {
         h.insert(header::LINK, link.clone());
