@@ -32,11 +32,8 @@ pub(super) struct Publisher {
     listeners: Vec<PublishedTx>,
     /// The content dir's own `robots.txt`, served instead of herald's.
     robots: Option<Arc<[u8]>>,
-    /// The sitemap's articles by month, each month made again only when it changed.
-    sitemaps: sitemap::Sitemaps,
-    /// Per feed key, a fingerprint of each archive page as last published (which articles,
-    /// which versions: pointers, never read): unchanged pages are not made again.
-    archived: HashMap<String, Vec<u64>>,
+    /// What the next publish compares with to make only what changed.
+    kept: Kept,
     /// When the news sitemap changes by the clock alone (its oldest entry turns two days old).
     news_expires: Option<i64>,
     /// `robots` changed since the last publish.
@@ -80,8 +77,7 @@ impl Publisher {
             tx,
             listeners: Vec::new(),
             robots: None,
-            sitemaps: sitemap::Sitemaps::default(),
-            archived: HashMap::new(),
+            kept: Kept::default(),
             news_expires: None,
             robots_changed: false,
             media: MediaFiles::default(),
@@ -153,21 +149,19 @@ impl Publisher {
         now: i64,
     ) -> Done {
         let t_render = Instant::now();
-        let mut sitemaps = std::mem::take(&mut self.sitemaps);
-        let mut archived = std::mem::take(&mut self.archived);
+        let mut kept = std::mem::take(&mut self.kept);
         if full {
-            sitemaps.rebuild(index.articles());
+            kept.sitemaps.rebuild(index.articles());
         } else {
-            sitemaps.apply(changed);
+            kept.sitemaps.apply(changed);
         }
         let Rendering {
             prepared,
             removed,
             feeds,
             news_expires,
-        } = self.render(index, cfg, changed, full, now, &mut sitemaps, &mut archived);
-        self.sitemaps = sitemaps;
-        self.archived = archived;
+        } = self.render(index, cfg, changed, full, now, &mut kept);
+        self.kept = kept;
         self.news_expires = news_expires;
         self.robots_changed = false;
         self.media_changed = false;
@@ -239,8 +233,7 @@ impl Publisher {
         changed: &[Pair],
         full: bool,
         now: i64,
-        sitemaps: &mut sitemap::Sitemaps,
-        archived: &mut HashMap<String, Vec<u64>>,
+        kept: &mut Kept,
     ) -> Rendering {
         let views = index.views(cfg.feed.entries);
         let specs = render::feed_specs(&views, cfg, self.epoch);
@@ -251,7 +244,7 @@ impl Publisher {
             || {
                 let mut pages = Pages::new();
                 render::render_front(&views, &specs, cfg, self.epoch, &mut pages);
-                let discovery = self.discovery(index, &specs, cfg, full, now, sitemaps);
+                let discovery = self.discovery(index, &specs, cfg, full, now, &mut kept.sitemaps);
                 (pages, discovery)
             },
             || {
@@ -272,7 +265,7 @@ impl Publisher {
         // Sitemap children no longer part of the sitemap.
         removed.extend(gone.iter().map(|p| format!("/{p}")));
         let (archives, gone_archives) =
-            self.archives(index, &specs, cfg, full, &affected, archived);
+            self.archives(index, &specs, cfg, full, &affected, &mut kept.archived);
         removed.extend(gone_archives);
         let terms: Vec<_> = specs
             .into_iter()
@@ -531,7 +524,7 @@ impl Publisher {
                         prewarm.push(feed_cache::Warm {
                             feed: feed.clone(),
                             kind,
-                            tag: tag.clone(),
+                            tag,
                         });
                     }
                     let r = Rendered::lazy(kind, feed, tag, lm, link);
@@ -605,6 +598,16 @@ impl Engine {
             systemd::status(&self.status());
         }
     }
+}
+
+/// What a publish keeps for the next one to make only what changed.
+#[derive(Default)]
+struct Kept {
+    /// The sitemap's articles by month, each month made again only when it changed.
+    sitemaps: sitemap::Sitemaps,
+    /// Per feed key, a fingerprint of each archive page as last published (which articles,
+    /// which versions: pointers, never read): unchanged pages are not made again.
+    archived: HashMap<String, Vec<u64>>,
 }
 
 /// `max-age` of a full archive page: a day (only an edit of one of its articles changes it).
