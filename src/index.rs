@@ -203,15 +203,15 @@ impl Index {
     }
 
     /// Every article of a view, newest first: `feed` (all), `categories/<slug>` or
-    /// `tags/<slug>` (None: no such term).
-    pub fn view_newest_first(&self, key: &str) -> Option<Vec<Arc<Article>>> {
+    /// `tags/<slug>` (None: no such term). References: the articles are not touched.
+    pub fn view_newest_first(&self, key: &str) -> Option<Vec<&Arc<Article>>> {
         let set = match key.split_once('/') {
             None if key == "feed" => &self.order,
             Some(("categories", slug)) => &self.categories.get(slug)?.members,
             Some(("tags", slug)) => &self.tags.get(slug)?.members,
             _ => return None,
         };
-        Some(set.iter().map(|r| r.0.clone()).collect())
+        Some(set.iter().map(|r| &r.0).collect())
     }
 
     /// Adds or replaces the article at its path; see [`Inserted`] for what else it did.

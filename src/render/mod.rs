@@ -244,34 +244,34 @@ pub fn archive_entries<T>(newest_first: &[T], per_page: usize, k: usize) -> &[T]
     &newest_first[len - end_from_oldest..len - start_from_oldest]
 }
 
-/// The archive documents of the feed `spec` stands for, given every article of its view
-/// newest first (`members`): one spec per page, borrowing its entries.
-pub fn archive_specs<'a>(
+/// Archive document `k` of the feed `spec` stands for, given every article of its view
+/// newest first (`members`), owning its entries (a reference count each).
+pub fn archive_spec(
     spec: &FeedSpec,
-    members: &'a [Arc<Article>],
+    members: &[&Arc<Article>],
     per_page: usize,
-) -> Vec<FeedSpec<'a>> {
-    (1..=archive_pages(members.len(), per_page))
-        .map(|k| {
-            let entries = archive_entries(members, per_page, k);
-            FeedSpec {
-                dir: spec.dir.clone(),
-                key: spec.key.clone(),
-                title: spec.title.clone(),
-                name: spec.name.clone(),
-                total: members.len(),
-                description: spec.description.clone(),
-                html_url: spec.html_url.clone(),
-                updated: entries
-                    .iter()
-                    .map(|a| a.updated)
-                    .max()
-                    .unwrap_or(spec.updated),
-                entries: Cow::Borrowed(entries),
-                archive: Some(k),
-            }
-        })
-        .collect()
+    k: usize,
+) -> FeedSpec<'static> {
+    let entries: Vec<Arc<Article>> = archive_entries(members, per_page, k)
+        .iter()
+        .map(|a| Arc::clone(a))
+        .collect();
+    FeedSpec {
+        dir: spec.dir.clone(),
+        key: spec.key.clone(),
+        title: spec.title.clone(),
+        name: spec.name.clone(),
+        total: members.len(),
+        description: spec.description.clone(),
+        html_url: spec.html_url.clone(),
+        updated: entries
+            .iter()
+            .map(|a| a.updated)
+            .max()
+            .unwrap_or(spec.updated),
+        entries: Cow::Owned(entries),
+        archive: Some(k),
+    }
 }
 
 /// Renders the whole site. `empty_updated` is used as the `updated` time of feeds with no
@@ -319,8 +319,12 @@ pub fn render_lists(
         .map(|spec| {
             let members = index.view_newest_first(&spec.key).unwrap_or_default();
             let mut p = Pages::new();
-            for archive in archive_specs(spec, &members, cfg.feed.entries) {
-                render_feed(&archive, cfg, &mut p);
+            for k in 1..=archive_pages(members.len(), cfg.feed.entries) {
+                render_feed(
+                    &archive_spec(spec, &members, cfg.feed.entries, k),
+                    cfg,
+                    &mut p,
+                );
             }
             p
         })

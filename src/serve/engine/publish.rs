@@ -344,23 +344,24 @@ impl Publisher {
             } else {
                 Vec::new()
             };
-            let pages = render::archive_specs(spec, &members, n);
+            let last = render::archive_pages(members.len(), n);
             let before = archived.remove(&spec.key).unwrap_or_default();
-            let mut now = Vec::with_capacity(pages.len());
-            let last = pages.len();
-            for (i, mut page) in pages.into_iter().enumerate() {
-                // What a page shows of the view's size: whether a newer archive follows.
-                let k = i + 1;
-                page.total = n * (k + 1) + usize::from(k < last);
+            let mut now = Vec::with_capacity(last);
+            for k in 1..=last {
+                // Which articles, which versions (pointers: never read), and whether a newer
+                // archive follows: all a page shows of the view.
                 let mut h = foldhash::fast::FixedState::with_seed(0xa2c4).build_hasher();
                 (k, k < last).hash(&mut h);
-                for a in page.entries.iter() {
+                for a in render::archive_entries(&members, n, k) {
                     (Arc::as_ptr(a) as usize).hash(&mut h);
                 }
                 let print = h.finish();
                 now.push(print);
-                if full || before.get(i) != Some(&print) {
-                    out.push(page.into_owned());
+                if full || before.get(k - 1) != Some(&print) {
+                    let mut page = render::archive_spec(spec, &members, n, k);
+                    // What a page shows of the view's size: whether a newer archive follows.
+                    page.total = n * (k + 1) + usize::from(k < last);
+                    out.push(page);
                 }
             }
             for k in last + 1..=before.len() {
