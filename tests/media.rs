@@ -303,3 +303,28 @@ fn featured_images_and_enclosures_reach_every_format_and_the_page() {
     assert!(said.contains("nothere.png"), "{said}");
     assert!(said.contains("broken.png"), "{said}");
 }
+
+#[test]
+fn a_media_file_being_rewritten_is_not_served_half_written() {
+    let site = Site::new("content", "serve.toml");
+    let path = image(&site, "clip.webm", &pattern(100_000, 1));
+    let server = TestServer::start(&site, &[]);
+    assert_eq!(server.get("/clip.webm").status, 200);
+    // Rewritten in place: truncated, half the new bytes written, the writer still at it.
+    let new = pattern(100_000, 2);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(&new[..50_000]).unwrap();
+    f.flush().unwrap();
+    let during = server.get("/clip.webm");
+    assert_ne!(during.status, 200, "half a file served");
+    assert_eq!(during.header("retry-after"), Some("1"));
+    f.write_all(&new[50_000..]).unwrap();
+    drop(f);
+    server.wait_until("the whole new file", || {
+        server.get("/clip.webm").body == new
+    });
+}

@@ -36,11 +36,13 @@ impl Engine {
             match self.loader.open_media(&rel) {
                 Ok((_, meta)) => {
                     self.seen.read(&rel);
+                    let st = stamp_of(&meta);
                     let media = Arc::new(Media {
                         rel: rel.clone(),
                         content_type,
+                        stamp: (st.len, st.mtime_s, st.mtime_ns, st.ino),
                     });
-                    self.seen.media.insert(rel, (stamp_of(&meta), media));
+                    self.seen.media.insert(rel, (st, media));
                     changed = true;
                 }
                 Err(s) => {

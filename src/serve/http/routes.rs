@@ -223,6 +223,18 @@ fn media_response<B>(
     };
     let len = meta.len();
     let mtime = meta.mtime();
+    let now = (len, mtime, meta.mtime_nsec() as u32, meta.ino());
+    if now != media.stamp {
+        // Changed since it was indexed: maybe still being written. Once its writer is done
+        // the watcher takes it (a file replaced by a rename is taken as soon).
+        let mut r = plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the file is changing; try again\n",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    }
     let etag = format!(
         "\"m{:x}-{:x}-{:x}.{:x}\"",
         meta.ino(),
