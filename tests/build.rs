@@ -193,6 +193,8 @@ fn every_output_path_is_written_and_well_formed() {
             }
         } else if path.ends_with(".xml") {
             check_sitemap(&read(&p), path);
+        } else if path == "feed.css" {
+            assert!(read(&p).contains("rss, feed {"));
         } else if path == "robots.txt" {
             let text = read(&p);
             assert!(

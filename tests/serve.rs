@@ -74,7 +74,12 @@ fn serves_exactly_what_build_writes() {
             Some("public, max-age=120"),
             "{path}"
         );
-        assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{path}");
+        let vary = if path.ends_with(".rss") || path.ends_with(".atom") {
+            "Accept-Encoding, Sec-Fetch-Dest, Sec-Fetch-Mode"
+        } else {
+            "Accept-Encoding"
+        };
+        assert_eq!(r.header("vary"), Some(vary), "{path}");
     }
     assert_eq!(
         server.get("/feed.atom").header("link"),
@@ -99,7 +104,10 @@ fn conditional_get_with_both_validators() {
         assert_eq!(r.status, 304, "If-None-Match: {inm}");
         assert!(r.body.is_empty());
         assert_eq!(r.header("etag"), Some(etag.as_str()));
-        assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+        assert_eq!(
+            r.header("vary"),
+            Some("Accept-Encoding, Sec-Fetch-Dest, Sec-Fetch-Mode")
+        );
         assert!(r.header("cache-control").is_some());
     }
     // A non-matching tag wins over a matching date.
@@ -880,4 +888,46 @@ fn sitemaps_and_robots_follow_the_content_and_revalidate() {
     server.wait_until("herald's robots.txt again", || {
         server.get("/robots.txt").text().contains("Sitemap:")
     });
+}
+
+#[test]
+fn feeds_read_well_in_a_browser_with_the_same_bytes_for_readers() {
+    let (_site, server) = serve_site();
+    let reader = server.get("/feed.atom");
+    assert_eq!(
+        reader.header("content-type"),
+        Some("application/atom+xml; charset=utf-8")
+    );
+    assert!(reader.text().contains(
+        r#"<?xml-stylesheet type="text/css" href="https://news.example.com/feed.css"?>"#
+    ));
+    let vary = reader.header("vary").unwrap_or_default();
+    assert!(
+        vary.contains("Sec-Fetch-Dest") && vary.contains("Sec-Fetch-Mode"),
+        "{vary}"
+    );
+    // A browser's navigation: the same bytes as application/xml, which it styles.
+    let browser = server.request(
+        "GET",
+        "/feed.rss",
+        &[
+            ("Sec-Fetch-Dest", "document"),
+            ("Sec-Fetch-Mode", "navigate"),
+            ("Accept", "text/html"),
+        ],
+    );
+    assert_eq!(
+        browser.header("content-type"),
+        Some("application/xml; charset=utf-8")
+    );
+    assert_eq!(browser.body, server.get("/feed.rss").body);
+    // Accept alone never decides (some readers ask for HTML).
+    let html_reader = server.request("GET", "/feed.rss", &[("Accept", "text/html")]);
+    assert_eq!(
+        html_reader.header("content-type"),
+        Some("application/rss+xml; charset=utf-8")
+    );
+    let css = server.get("/feed.css");
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert!(css.text().contains("This is a feed"));
 }

@@ -16,6 +16,22 @@ a{color:#0645ad}img{max-width:100%;height:auto}header,footer{color:#555;font-siz
 h1{line-height:1.25}ul.entries{list-style:none;padding:0}ul.entries li{margin:0 0 1.2rem}\
 .meta{color:#666;font-size:.85rem}pre{overflow:auto}";
 
+/// How a browser shows an RSS or Atom feed (named by its `<?xml-stylesheet?>`): a banner
+/// saying what it is, the feed's title, and each entry's title, date and summary; the rest
+/// (links, ids, full content as escaped text) hidden.
+pub const FEED_STYLE: &str = r#"rss, feed { display: block; max-width: 46rem; margin: 0 auto; padding: 1rem; font: 1rem/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328; background: #fff; }
+rss::before, feed::before { content: "This is a feed: copy its address into your feed reader to follow it."; display: block; padding: .75rem 1rem; margin-bottom: 1rem; border-radius: .5rem; background: #fff8c5; color: #3b2e00; }
+channel > *, feed > *, item > *, entry > * { display: none; }
+channel, channel > title, channel > description, channel > item, feed > title, feed > subtitle, feed > entry, item > title, item > pubDate, item > description, entry > title, entry > updated, entry > summary { display: block; }
+channel > title, feed > title { font-size: 1.9rem; font-weight: 700; line-height: 1.2; margin: .5rem 0; }
+channel > description, feed > subtitle { color: #59636e; margin-bottom: 1rem; }
+item, entry { padding: 1rem 0; border-top: 1px solid #d1d9e0; }
+item > title, entry > title { font-size: 1.2rem; font-weight: 600; }
+item > pubDate, entry > updated { color: #59636e; font-size: .9rem; }
+item > description, entry > summary { margin-top: .4rem; overflow-wrap: anywhere; }
+@media (prefers-color-scheme: dark) { rss, feed { background: #0d1117; color: #e6edf3; } item, entry { border-color: #3d444d; } channel > description, feed > subtitle, item > pubDate, entry > updated { color: #9198a1; } }
+"#;
+
 fn head(out: &mut String, cfg: &Config, title: &str, description: &str) {
     head_with(out, cfg, title, description, "");
 }

@@ -36,6 +36,8 @@ pub enum Kind {
     Xml,
     /// `robots.txt`.
     Text,
+    /// The feeds' stylesheet.
+    Css,
 }
 
 impl Kind {
@@ -48,6 +50,7 @@ impl Kind {
             Kind::Html => "text/html; charset=utf-8",
             Kind::Xml => "application/xml; charset=utf-8",
             Kind::Text => "text/plain; charset=utf-8",
+            Kind::Css => "text/css; charset=utf-8",
         }
     }
 
@@ -61,6 +64,7 @@ impl Kind {
             Kind::Html => "html",
             Kind::Xml => "xml",
             Kind::Text => "txt",
+            Kind::Css => "css",
         }
     }
 
@@ -391,6 +395,14 @@ pub fn render_front(
         },
     );
     pages.insert(
+        FEED_CSS.into(),
+        Page {
+            kind: Kind::Css,
+            body: html::FEED_STYLE.as_bytes().to_vec(),
+            updated: None,
+        },
+    );
+    pages.insert(
         "feeds.opml".into(),
         Page {
             kind: Kind::Opml,
@@ -437,10 +449,33 @@ fn feed_texts<'a>(spec: &'a FeedSpec, cfg: &Config) -> Vec<(Cow<'a, str>, Cow<'a
 
 fn render_with(spec: &FeedSpec, texts: &Texts, cfg: &Config, kind: Kind) -> Vec<u8> {
     match kind {
-        Kind::Rss => hex_references(rss::render(spec, texts, cfg)),
-        Kind::Atom => hex_references(atom::render(spec, texts, cfg)),
+        Kind::Rss => with_stylesheet(hex_references(rss::render(spec, texts, cfg)), cfg),
+        Kind::Atom => with_stylesheet(hex_references(atom::render(spec, texts, cfg)), cfg),
         _ => json::render(spec, texts, cfg),
     }
+}
+
+/// The path of the stylesheet RSS and Atom feeds name, so a browser shows them legibly.
+pub const FEED_CSS: &str = "feed.css";
+
+/// An `<?xml-stylesheet?>` instruction after the XML declaration: a browser styles the feed
+/// with [`FEED_CSS`] (CSS styling of XML works in every browser, where XSLT is going away);
+/// feed readers ignore it.
+fn with_stylesheet(xml: Vec<u8>, cfg: &Config) -> Vec<u8> {
+    let pi = format!(
+        "<?xml-stylesheet type=\"text/css\" href=\"{}\"?>",
+        cfg.url(FEED_CSS)
+    );
+    let at = if xml.starts_with(b"<?xml") {
+        xml.iter().position(|&b| b == b'>').map_or(0, |i| i + 1)
+    } else {
+        0
+    };
+    let mut out = Vec::with_capacity(xml.len() + pi.len());
+    out.extend_from_slice(&xml[..at]);
+    out.extend_from_slice(pi.as_bytes());
+    out.extend_from_slice(&xml[at..]);
+    out
 }
 
 /// Writes `&` and `<` in the text of an XML feed as `&#x26;` and `&#x3C;` instead of `&amp;`
@@ -614,7 +649,7 @@ pub(crate) mod tests {
                 Kind::Json => {
                     serde_json::from_str::<serde_json::Value>(&text).unwrap();
                 }
-                Kind::Html | Kind::Text => {}
+                Kind::Html | Kind::Text | Kind::Css => {}
                 _ => {
                     roxmltree::Document::parse(&text)
                         .unwrap_or_else(|e| panic!("{path}: {e}\n{text}"));

@@ -5,9 +5,9 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 /// Route kinds requests are counted by.
-pub const ROUTE_KINDS: [&str; 12] = [
-    "rss", "atom", "json", "opml", "html", "xml", "txt", "media", "healthz", "metrics", "websub",
-    "other",
+pub const ROUTE_KINDS: [&str; 13] = [
+    "rss", "atom", "json", "opml", "html", "xml", "txt", "css", "media", "healthz", "metrics",
+    "websub", "other",
 ];
 /// Statuses requests are counted by; anything else counts as "other".
 pub const STATUSES: [u16; 13] = [

@@ -411,7 +411,19 @@ fn answer<B>(req: &Request<B>, path: &str, snapshot: Option<&Snapshot>, app: &Ap
         header::CACHE_CONTROL,
         cache_control.unwrap_or(&snapshot.cache_control).clone(),
     );
-    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    // A browser's navigation to a feed gets the same bytes as `application/xml`, which it
+    // shows styled (it shows the feed types as plain text); feed readers send no
+    // `Sec-Fetch-*`. The choice is by those headers, never `Accept` (some readers ask for
+    // HTML), and `Vary` names them so caches keep the two apart.
+    let styled_xml = matches!(route.kind, Kind::Rss | Kind::Atom);
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static(if styled_xml {
+            "Accept-Encoding, Sec-Fetch-Dest, Sec-Fetch-Mode"
+        } else {
+            "Accept-Encoding"
+        }),
+    );
     if let Some(link) = &route.headers.link {
         h.insert(header::LINK, link.clone());
     }
@@ -423,9 +435,19 @@ fn answer<B>(req: &Request<B>, path: &str, snapshot: Option<&Snapshot>, app: &Ap
         return Answer::Done(kind, r);
     }
     let h = r.headers_mut();
+    let navigation = headers
+        .get("sec-fetch-dest")
+        .is_some_and(|v| v == "document")
+        && headers
+            .get("sec-fetch-mode")
+            .is_some_and(|v| v == "navigate");
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(route.kind.content_type()),
+        HeaderValue::from_static(if styled_xml && navigation {
+            "application/xml; charset=utf-8"
+        } else {
+            route.kind.content_type()
+        }),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
