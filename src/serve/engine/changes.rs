@@ -178,20 +178,23 @@ impl Engine {
             }
             false
         };
-        let media = self.seen.media.keys().map(String::as_str);
-        for p in self
-            .seen
-            .stamps
-            .keys()
-            .map(|p| &p[..])
-            .chain(self.index.paths().map(|p| &p[..]))
-            .chain(media)
-        {
+        for p in self.known_paths() {
             if !work.found.contains(p) && under_a_dir(p) {
                 gone.insert(p.to_string());
             }
         }
         gone
+    }
+
+    /// Every path the engine knows of: files read (articles and skipped ones), articles,
+    /// media files (some paths more than once).
+    fn known_paths(&self) -> impl Iterator<Item = &str> {
+        self.seen
+            .stamps
+            .keys()
+            .map(|p| &p[..])
+            .chain(self.index.paths().map(|p| &p[..]))
+            .chain(self.seen.media.keys().map(String::as_str))
     }
 
     /// Moves an article's record to its new path so it keeps its id and dates. A rename over
@@ -273,14 +276,8 @@ impl Engine {
             .chain(&scan.media)
             .map(String::as_str)
             .collect();
-        let media = self.seen.media.keys().map(String::as_str);
         let (gone, missed): (BTreeSet<String>, BTreeSet<String>) = self
-            .seen
-            .stamps
-            .keys()
-            .map(|p| &p[..])
-            .chain(self.index.paths().map(|p| &p[..]))
-            .chain(media)
+            .known_paths()
             .filter(|p| !present.contains(p))
             .map(|p| p.to_string())
             // A walk misses a file renamed while it reads the folder: one that is there is
