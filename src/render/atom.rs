@@ -33,24 +33,27 @@ fn paging_links(p: &super::Paging) -> Vec<Link> {
     .collect()
 }
 
-/// `<fh:archive/>` or `<fh:complete/>` (RFC 5005).
-fn history(p: &super::Paging) -> atom_syndication::extension::ExtensionMap {
-    use atom_syndication::extension::Extension;
-    let mut map = atom_syndication::extension::ExtensionMap::default();
-    let name = match (p.archive, p.complete) {
-        (true, _) => "fh:archive",
-        (false, true) => "fh:complete",
-        _ => return map,
+/// `<fh:archive/>` or `<fh:complete/>` (RFC 5005) as the feed element's first child: RFC
+/// 4287 wants a feed's extension elements before its entries, and `atom_syndication`
+/// writes its extensions after them.
+fn with_history(xml: Vec<u8>, p: &super::Paging) -> Vec<u8> {
+    let element: &[u8] = match (p.archive, p.complete) {
+        (true, _) => b"<fh:archive/>",
+        (false, true) => b"<fh:complete/>",
+        _ => return xml,
     };
-    let element = Extension {
-        name: name.into(),
-        ..Extension::default()
+    let Some(start) = xml.windows(5).position(|w| w == b"<feed") else {
+        return xml;
     };
-    map.insert(
-        "fh".into(),
-        [(name.to_string(), vec![element])].into_iter().collect(),
-    );
-    map
+    let Some(end) = xml[start..].iter().position(|&b| b == b'>') else {
+        return xml;
+    };
+    let at = start + end + 1;
+    let mut out = Vec::with_capacity(xml.len() + element.len());
+    out.extend_from_slice(&xml[..at]);
+    out.extend_from_slice(element);
+    out.extend_from_slice(&xml[at..]);
+    out
 }
 
 /// The entry's enclosure link: its audio or video, else its featured image.
@@ -161,7 +164,6 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
         // WebSub: where to subscribe for pushed updates.
         .chain(cfg.hub_urls().into_iter().map(|hub| link(hub, "hub", None)))
         .collect(),
-        extensions: history(&paging),
         namespaces: if paging.archive || paging.complete {
             [("fh".to_string(), super::FH_NS.to_string())].into()
         } else {
@@ -177,5 +179,6 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
         ..Feed::default()
     };
     // Writing into a Vec cannot fail; the crate only reports writer errors.
-    feed.write_to(Vec::new()).unwrap_or_default()
+    let xml = feed.write_to(Vec::new()).unwrap_or_default();
+    with_history(xml, &paging)
 }
