@@ -22,26 +22,20 @@ fn link(href: String, rel: &str, mime: Option<&str>) -> Link {
 }
 
 fn paging_links(p: &super::Paging) -> Vec<Link> {
-    let atom = Some("application/atom+xml");
-    [
-        ("current", &p.current),
-        ("prev-archive", &p.prev_archive),
-        ("next-archive", &p.next_archive),
-    ]
-    .into_iter()
-    .filter_map(|(rel, url)| url.as_ref().map(|u| link(u.clone(), rel, atom)))
-    .collect()
+    p.links()
+        .map(|(rel, url)| link(url.clone(), rel, Some("application/atom+xml")))
+        .collect()
 }
 
 /// `<fh:archive/>` or `<fh:complete/>` (RFC 5005) as the feed element's first child: RFC
 /// 4287 wants a feed's extension elements before its entries, and `atom_syndication`
 /// writes its extensions after them.
 fn with_history(xml: Vec<u8>, p: &super::Paging) -> Vec<u8> {
-    let element: &[u8] = match (p.archive, p.complete) {
-        (true, _) => b"<fh:archive/>",
-        (false, true) => b"<fh:complete/>",
-        _ => return xml,
+    let Some(name) = p.history_element() else {
+        return xml;
     };
+    let element = format!("<{name}/>");
+    let element = element.as_bytes();
     let Some(start) = xml.windows(5).position(|w| w == b"<feed") else {
         return xml;
     };
@@ -164,7 +158,7 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
         // WebSub: where to subscribe for pushed updates.
         .chain(cfg.hub_urls().into_iter().map(|hub| link(hub, "hub", None)))
         .collect(),
-        namespaces: if paging.archive || paging.complete {
+        namespaces: if paging.history_element().is_some() {
             [("fh".to_string(), super::FH_NS.to_string())].into()
         } else {
             Default::default()

@@ -222,6 +222,28 @@ pub struct Paging {
     pub complete: bool,
 }
 
+impl Paging {
+    /// The links to other documents of the feed, as (rel, URL).
+    pub fn links(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        [
+            ("current", &self.current),
+            ("prev-archive", &self.prev_archive),
+            ("next-archive", &self.next_archive),
+        ]
+        .into_iter()
+        .filter_map(|(rel, url)| url.as_ref().map(|u| (rel, u)))
+    }
+
+    /// `fh:archive` or `fh:complete`, the element this document carries, if any.
+    pub fn history_element(&self) -> Option<&'static str> {
+        match (self.archive, self.complete) {
+            (true, _) => Some("fh:archive"),
+            (false, true) => Some("fh:complete"),
+            _ => None,
+        }
+    }
+}
+
 /// The RFC 5005 namespace.
 pub const FH_NS: &str = "http://purl.org/syndication/history/1.0";
 

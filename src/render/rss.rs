@@ -40,27 +40,16 @@ pub(super) fn render(spec: &FeedSpec, texts: &Texts, cfg: &Config) -> Vec<u8> {
     });
     // RFC 5005: the current feed and its archive documents link to each other.
     let paging = spec.paging(cfg, "rss");
-    let pages = [
-        ("current", &paging.current),
-        ("prev-archive", &paging.prev_archive),
-        ("next-archive", &paging.next_archive),
-    ]
-    .into_iter()
-    .filter_map(|(rel, url)| {
-        url.as_ref().map(|href| Link {
+    let pages: Vec<Link> = paging
+        .links()
+        .map(|(rel, href)| Link {
             href: href.clone(),
             rel: rel.into(),
             mime_type: Some("application/rss+xml".into()),
             ..Link::default()
         })
-    })
-    .collect::<Vec<_>>();
-    let history = match (paging.archive, paging.complete) {
-        (true, _) => Some("fh:archive"),
-        (false, true) => Some("fh:complete"),
-        _ => None,
-    };
-    if let Some(name) = history {
+        .collect();
+    if let Some(name) = paging.history_element() {
         channel.namespaces.insert("fh".into(), super::FH_NS.into());
         let element = Extension {
             name: name.into(),

@@ -301,9 +301,9 @@ pub type ArticlePages = imbl::HashMap<BySlug, ()>;
 pub struct Media {
     pub rel: String,
     pub content_type: &'static str,
-    /// (length, mtime seconds, mtime nanoseconds, inode) when it was indexed: a file that no
-    /// longer matches is being changed (the watcher takes it once its writer is done).
-    pub stamp: (u64, i64, u32, u64),
+    /// The file's stamp when it was indexed: a file that no longer matches is being
+    /// changed (the watcher takes it once its writer is done).
+    pub stamp: crate::store::cache::Stamp,
 }
 
 /// The media files, and how to open one.

@@ -37,6 +37,27 @@ pub struct Stamp {
 }
 
 impl Stamp {
+    /// A file's stamp from its metadata (a descriptor's `fstat`, or a `stat`).
+    pub fn of(m: &std::fs::Metadata) -> Stamp {
+        let mtime = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        #[cfg(unix)]
+        let ino = std::os::unix::fs::MetadataExt::ino(m);
+        #[cfg(not(unix))]
+        let ino = 0;
+        Stamp {
+            len: m.len(),
+            mtime_s: i64::try_from(mtime.as_secs()).unwrap_or(i64::MAX),
+            mtime_ns: mtime.subsec_nanos(),
+            ino,
+        }
+    }
+}
+
+impl Stamp {
     /// The modification time in nanoseconds, as the cache stores it.
     fn mtime_nanos(&self) -> i128 {
         i128::from(self.mtime_s) * 1_000_000_000 + i128::from(self.mtime_ns)

@@ -13,8 +13,9 @@ pub(super) struct Seen {
     held: HashMap<String, Instant>,
     /// Skip messages already logged, so rescans do not repeat them.
     logged: HashSet<(String, String)>,
-    /// Media files served, by path, with their stamp as last checked.
-    pub(super) media: BTreeMap<String, (Stamp, Arc<Media>)>,
+    /// Media files served, by path (each with its stamp as last checked); a persistent
+    /// map, so each snapshot takes it as it is.
+    pub(super) media: imbl::HashMap<String, Arc<Media>>,
 }
 
 impl Seen {

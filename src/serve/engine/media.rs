@@ -28,21 +28,20 @@ impl Engine {
                 continue;
             };
             let now = stamp(&self.root().join(&rel));
-            if let (Some(st), Some((known, _))) = (now, self.seen.media.get(&rel)) {
-                if st == *known {
+            if let (Some(st), Some(known)) = (now, self.seen.media.get(&rel)) {
+                if st == known.stamp {
                     continue;
                 }
             }
             match self.loader.open_media(&rel) {
                 Ok((_, meta)) => {
                     self.seen.read(&rel);
-                    let st = stamp_of(&meta);
                     let media = Arc::new(Media {
                         rel: rel.clone(),
                         content_type,
-                        stamp: (st.len, st.mtime_s, st.mtime_ns, st.ino),
+                        stamp: stamp_of(&meta),
                     });
-                    self.seen.media.insert(rel, (st, media));
+                    self.seen.media.insert(rel, media);
                     changed = true;
                 }
                 Err(s) => {
@@ -54,14 +53,8 @@ impl Engine {
             }
         }
         if changed {
-            let by_path = self
-                .seen
-                .media
-                .iter()
-                .map(|(rel, (_, m))| (rel.clone(), m.clone()))
-                .collect();
             self.publisher.set_media(MediaFiles {
-                by_path,
+                by_path: self.seen.media.clone(),
                 loader: Some(self.loader.clone()),
             });
         }

@@ -13,7 +13,7 @@
 //! steps; this file has the lifecycle (`new`, `start`, `run`, `reload`). ARCHITECTURE.md
 //! follows a file change from inotify to the new feed bytes, function by function.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::path::Path;
@@ -61,21 +61,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
 }
 
 fn stamp_of(m: &std::fs::Metadata) -> Stamp {
-    let mtime = m
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .unwrap_or_default();
-    #[cfg(unix)]
-    let ino = std::os::unix::fs::MetadataExt::ino(m);
-    #[cfg(not(unix))]
-    let ino = 0;
-    Stamp {
-        len: m.len(),
-        mtime_s: i64::try_from(mtime.as_secs()).unwrap_or(i64::MAX),
-        mtime_ns: mtime.subsec_nanos(),
-        ino,
-    }
+    Stamp::of(m)
 }
 
 type Pair = (Option<Arc<Article>>, Option<Arc<Article>>);

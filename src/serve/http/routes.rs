@@ -223,8 +223,7 @@ fn media_response<B>(
     };
     let len = meta.len();
     let mtime = meta.mtime();
-    let now = (len, mtime, meta.mtime_nsec() as u32, meta.ino());
-    if now != media.stamp {
+    if crate::store::cache::Stamp::of(&meta) != media.stamp {
         // Changed since it was indexed: maybe still being written. Once its writer is done
         // the watcher takes it (a file replaced by a rename is taken as soon).
         let mut r = plain(
@@ -263,9 +262,7 @@ fn media_response<B>(
         );
     }
     let headers = req.headers();
-    let inm = joined(headers, header::IF_NONE_MATCH);
-    let ims = joined(headers, header::IF_MODIFIED_SINCE);
-    if conditional::not_modified(inm.as_deref(), ims.as_deref(), &etag, mtime) {
+    if revalidated(headers, &etag, mtime) {
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         return r;
     }
@@ -319,6 +316,8 @@ enum Answer {
     NeedsBody(&'static str, Resp, Arc<Rendered>, Coding),
 }
 
+/// One request as the steps it goes through: the fixed routes (health, metrics, the hub,
+/// methods), then a media file or a representation from the snapshot.
 fn answer<B>(req: &Request<B>, path: &str, snapshot: Option<&Snapshot>, app: &App) -> Answer {
     let route = snapshot.and_then(|s| s.get(path));
     let kind = match (path, &route) {
@@ -327,56 +326,8 @@ fn answer<B>(req: &Request<B>, path: &str, snapshot: Option<&Snapshot>, app: &Ap
         (_, Some(r)) => r.kind.as_str(),
         _ => "other",
     };
-    if path == "/websub" && app.hub.is_some() && app.serves != Serves::Metrics {
-        // Only POST gets here when the hub is on (see `hub_request`).
-        let mut r = plain(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "the WebSub hub takes POST (application/x-www-form-urlencoded)\n",
-        );
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return Answer::Done("websub", r);
-    }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return Answer::Done(kind, r);
-    }
-    let metrics_here = matches!(app.serves, Serves::Metrics | Serves::Site { metrics: true });
-    if app.serves == Serves::Metrics && !matches!(path, "/healthz" | "/metrics") {
-        return Answer::Done("other", plain(StatusCode::NOT_FOUND, "not found\n"));
-    }
-    match path {
-        "/metrics" if !metrics_here => {
-            return Answer::Done("other", plain(StatusCode::NOT_FOUND, "not found\n"));
-        }
-        "/healthz" => {
-            let busy = app
-                .metrics
-                .indexer_busy_secs(chrono::Utc::now().timestamp());
-            let (kind, r) = match snapshot {
-                // Serving, but nothing new gets published: the operator must know.
-                Some(_) if busy > crate::serve::metrics::INDEXER_STALL_SECS => (
-                    kind,
-                    plain(StatusCode::SERVICE_UNAVAILABLE, "indexer stalled\n"),
-                ),
-                Some(_) => (kind, plain(StatusCode::OK, "ok\n")),
-                None => (kind, plain(StatusCode::SERVICE_UNAVAILABLE, "starting\n")),
-            };
-            return Answer::Done(kind, r);
-        }
-        "/metrics" => {
-            let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            return Answer::Done(kind, r);
-        }
-        _ => {}
+    if let Some(done) = fixed(req, path, kind, snapshot, app) {
+        return done;
     }
     let Some(snapshot) = snapshot else {
         let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "starting\n");
@@ -390,7 +341,89 @@ fn answer<B>(req: &Request<B>, path: &str, snapshot: Option<&Snapshot>, app: &Ap
         }
         return Answer::Done(kind, plain(StatusCode::NOT_FOUND, "not found\n"));
     };
+    represent(req, kind, route, snapshot)
+}
 
+/// What does not come from the snapshot's routes: the hub's method, methods other than
+/// GET and HEAD, `/healthz`, `/metrics` (where `metrics_listen` puts it).
+fn fixed<B>(
+    req: &Request<B>,
+    path: &str,
+    kind: &'static str,
+    snapshot: Option<&Snapshot>,
+    app: &App,
+) -> Option<Answer> {
+    if path == "/websub" && app.hub.is_some() && app.serves != Serves::Metrics {
+        // Only POST gets here when the hub is on (see `hub_request`).
+        let mut r = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the WebSub hub takes POST (application/x-www-form-urlencoded)\n",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return Some(Answer::Done("websub", r));
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Some(Answer::Done(kind, r));
+    }
+    let metrics_here = matches!(app.serves, Serves::Metrics | Serves::Site { metrics: true });
+    if app.serves == Serves::Metrics && !matches!(path, "/healthz" | "/metrics") {
+        return Some(Answer::Done(
+            "other",
+            plain(StatusCode::NOT_FOUND, "not found\n"),
+        ));
+    }
+    match path {
+        "/metrics" if !metrics_here => Some(Answer::Done(
+            "other",
+            plain(StatusCode::NOT_FOUND, "not found\n"),
+        )),
+        "/healthz" => {
+            let busy = app
+                .metrics
+                .indexer_busy_secs(chrono::Utc::now().timestamp());
+            let r = match snapshot {
+                // Serving, but nothing new gets published: the operator must know.
+                Some(_) if busy > crate::serve::metrics::INDEXER_STALL_SECS => {
+                    plain(StatusCode::SERVICE_UNAVAILABLE, "indexer stalled\n")
+                }
+                Some(_) => plain(StatusCode::OK, "ok\n"),
+                None => plain(StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
+            };
+            Some(Answer::Done(kind, r))
+        }
+        "/metrics" => {
+            let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Some(Answer::Done(kind, r))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the request's validators match (304): `If-None-Match`, else `If-Modified-Since`.
+fn revalidated(headers: &HeaderMap, etag: &str, last_modified: i64) -> bool {
+    let inm = joined(headers, header::IF_NONE_MATCH);
+    let ims = joined(headers, header::IF_MODIFIED_SINCE);
+    conditional::not_modified(inm.as_deref(), ims.as_deref(), etag, last_modified)
+}
+
+/// A route's representation: content coding, validators (304), headers, the body when it
+/// is made (else the caller makes it, see [`BodyJob`]).
+fn represent<B>(
+    req: &Request<B>,
+    kind: &'static str,
+    route: Arc<Rendered>,
+    snapshot: &Snapshot,
+) -> Answer {
     let headers = req.headers();
     let coding = encoding::negotiate(
         joined(headers, header::ACCEPT_ENCODING).as_deref(),
@@ -427,10 +460,8 @@ fn answer<B>(req: &Request<B>, path: &str, snapshot: Option<&Snapshot>, app: &Ap
     if let Some(link) = &route.headers.link {
         h.insert(header::LINK, link.clone());
     }
-    let inm = joined(headers, header::IF_NONE_MATCH);
-    let ims = joined(headers, header::IF_MODIFIED_SINCE);
     let etag = etag.to_str().unwrap_or_default();
-    if conditional::not_modified(inm.as_deref(), ims.as_deref(), etag, route.last_modified) {
+    if revalidated(headers, etag, route.last_modified) {
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         return Answer::Done(kind, r);
     }
