@@ -213,15 +213,20 @@ impl Sitemaps {
                 if remake {
                     m.lastmod = m.articles.values().map(|a| a.updated).max();
                 }
-                let articles: Vec<&Arc<Article>> = m.articles.values().collect();
-                let parts = articles.len().div_ceil(URLS_PER_SITEMAP);
-                for (i, part) in articles.chunks(URLS_PER_SITEMAP).enumerate() {
-                    let path = match (parts, i) {
-                        (1, _) => format!("sitemaps/{key}.xml"),
-                        (_, i) => format!("sitemaps/{key}-{}.xml", i + 1),
+                // An unchanged month is listed, not read.
+                let articles: Vec<&Arc<Article>> = match remake {
+                    true => m.articles.values().collect(),
+                    false => Vec::new(),
+                };
+                let parts = m.articles.len().div_ceil(URLS_PER_SITEMAP);
+                for i in 0..parts {
+                    let path = match parts {
+                        1 => format!("sitemaps/{key}.xml"),
+                        _ => format!("sitemaps/{key}-{}.xml", i + 1),
                     };
                     list(&path, m.lastmod.unwrap_or(newest));
                     if remake {
+                        let part = articles.chunks(URLS_PER_SITEMAP).nth(i).unwrap_or_default();
                         out.push((path.clone(), articles_child(part, cfg)));
                     }
                     children.insert(path);
