@@ -212,14 +212,31 @@ fn every_output_path_is_written_and_well_formed() {
     for must in ["sitemap.xml", "news-sitemap.xml", "robots.txt"] {
         assert!(all.contains(&must.to_string()), "{must} missing");
     }
-    // Every article page is in the sitemap, and so is every feed (in Atom).
+    // Every article page is in the sitemap, and so is every category's and tag's page.
     let sitemap = read(&out.join("sitemap.xml"));
-    for path in all
-        .iter()
-        .filter(|p| p.starts_with("articles/") || p.ends_with("feed.atom"))
-    {
-        let url = format!("<loc>https://news.example.com/{path}</loc>");
+    let mut listed = 0;
+    for path in all.iter().filter(|p| {
+        p.starts_with("articles/")
+            || ((p.starts_with("categories/") || p.starts_with("tags/"))
+                && p.ends_with("/index.html")
+                && !p.contains("/page/")
+                && p.matches('/').count() == 2)
+    }) {
+        let url = format!(
+            "<loc>https://news.example.com/{}</loc>",
+            path.trim_end_matches("index.html")
+        );
         assert!(sitemap.contains(&url), "{path} not in the sitemap");
+        listed += 1;
+    }
+    assert!(listed > 10, "{all:?}");
+    // Every feed has its page; the lists of all terms are there.
+    for feed in all.iter().filter(|p| p.ends_with("/feed.atom")) {
+        let page = feed.replace("feed.atom", "index.html");
+        assert!(all.contains(&page), "{page} missing");
+    }
+    for must in ["categories/index.html", "tags/index.html"] {
+        assert!(all.contains(&must.to_string()), "{must} missing");
     }
     // Chinese names get unique ASCII slugs.
     assert!(
@@ -483,4 +500,54 @@ fn without_json_ld(text: &str) -> String {
     let ld: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(ld["@type"], "NewsArticle");
     format!("{}{}", &text[..start], &text[end + "</script>".len()..])
+}
+
+/// `build` writes what `serve` serves: every page (the views' pages and their older pages,
+/// the lists of terms, the index, article pages) and every feed, byte for byte.
+#[test]
+fn build_writes_every_page_serve_serves_with_the_same_bytes() {
+    let site = Site::new("content", "serve.toml");
+    let dir = site.content().join("many");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..130 {
+        std::fs::write(
+            dir.join(format!("a{i:03}.md")),
+            format!(
+                "---\ntitle: Story {i}\ndate: 2026-09-01T{:02}:{:02}:00Z\ncategories: [Many]\ntags: [\"T{}\"]\n---\nBody {i}.\n",
+                i / 60,
+                i % 60,
+                i % 3
+            ),
+        )
+        .unwrap();
+    }
+    let out = site.build("out");
+    let all = files(&out);
+    for must in [
+        "index.html",
+        "page/2/index.html",
+        "page/3/index.html",
+        "categories/index.html",
+        "tags/index.html",
+        "categories/many/index.html",
+        "categories/many/page/2/index.html",
+        "categories/many/page/3/index.html",
+    ] {
+        assert!(all.contains(&must.to_string()), "{must} missing");
+    }
+    let server = TestServer::start(&site, &[]);
+    let mut compared = 0;
+    for path in all.iter().filter(|p| {
+        p.ends_with(".html") || p.ends_with(".atom") || p.ends_with(".rss") || p.ends_with(".json")
+    }) {
+        let url = format!("/{}", path.strip_suffix("index.html").unwrap_or(path));
+        let served = server.get(&url);
+        assert_eq!(served.status, 200, "{url}");
+        assert!(
+            served.body == std::fs::read(out.join(path)).unwrap(),
+            "{path} differs from {url}"
+        );
+        compared += 1;
+    }
+    assert!(compared > 200, "{compared}");
 }

@@ -931,3 +931,175 @@ fn feeds_read_well_in_a_browser_with_the_same_bytes_for_readers() {
     assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
     assert!(css.text().contains("This is a feed"));
 }
+
+/// Every `href` of an HTML page, and its `<h3>` entry titles in order.
+fn links_and_titles(html: &str) -> (Vec<String>, Vec<String>) {
+    let attr = |s: &str, name: &str| -> Vec<String> {
+        s.split(name)
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next().map(str::to_string))
+            .collect()
+    };
+    let titles = html
+        .split("<h3><a href=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split_once("\">")
+                .and_then(|(_, t)| t.split("</a>").next())
+        })
+        .map(str::to_string)
+        .collect();
+    (attr(html, "href=\""), titles)
+}
+
+#[test]
+fn each_category_and_tag_has_pages_with_older_entries_and_the_lists_are_paged() {
+    let site = Site::new("content", "serve.toml");
+    // 120 articles in one category (three pages of 50), 250 tags (two list pages of 200).
+    let dir = site.content().join("many");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..120 {
+        std::fs::write(
+            dir.join(format!("a{i:03}.md")),
+            format!(
+                "---\ntitle: Paged story {i:03}\ndate: 2026-09-01T{:02}:{:02}:00Z\ncategories: [Paged]\ntags: [\"Topic {}\", \"Topic {}\"]\n---\nBody {i}.\n",
+                i / 60,
+                i % 60,
+                i,
+                i + 120
+            ),
+        )
+        .unwrap();
+    }
+    let server = TestServer::start(&site, &[]);
+    let page1 = server.get("/categories/paged/");
+    assert_eq!(page1.status, 200);
+    assert_eq!(
+        page1.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = page1.text();
+    assert!(
+        html.contains("<h1>Paged</h1>") && html.contains("120 articles"),
+        "{html}"
+    );
+    // Autodiscovery and subscribe links for the term's own feeds, the address shown.
+    for ext in ["atom", "rss", "json"] {
+        let url = format!("https://news.example.com/categories/paged/feed.{ext}");
+        assert!(
+            html.lines()
+                .any(|l| l.starts_with("<link rel=\"alternate\"") && l.contains(&url)),
+            "no autodiscovery for {url}"
+        );
+        assert!(html.contains(&format!("href=\"{url}\"")), "{ext}");
+        assert!(html.contains(&format!("<code>{url}</code>")), "{ext}");
+    }
+    // Newest first, page after page, each article once, older pages linked.
+    let mut seen = Vec::new();
+    let mut path = "/categories/paged/".to_string();
+    for page in 1..=3 {
+        let r = server.get(&path);
+        assert_eq!(r.status, 200, "{path}");
+        let (links, titles) = links_and_titles(&r.text());
+        assert_eq!(titles.len(), if page < 3 { 50 } else { 20 }, "{path}");
+        seen.extend(titles);
+        let next = links
+            .iter()
+            .find(|l| l.ends_with(&format!("/categories/paged/page/{}/", page + 1)));
+        match next {
+            Some(url) => {
+                path = url
+                    .trim_start_matches("https://news.example.com")
+                    .to_string()
+            }
+            None => assert_eq!(page, 3, "page {page} links no older page"),
+        }
+    }
+    let expected: Vec<String> = (0..120)
+        .rev()
+        .map(|i| format!("Paged story {i:03}"))
+        .collect();
+    assert_eq!(seen, expected);
+    assert_eq!(server.get("/categories/paged/page/4/").status, 404);
+    assert_eq!(server.get("/categories/paged/page/0/").status, 404);
+    // `?page=2` is where /page/2/ is; a folder without its slash is where it is.
+    let q = server.get("/categories/paged/?page=2");
+    assert_eq!(q.status, 301);
+    assert_eq!(q.header("location"), Some("/categories/paged/page/2/"));
+    let bare = server.get("/categories/paged");
+    assert_eq!(
+        (bare.status, bare.header("location")),
+        (301, Some("/categories/paged/"))
+    );
+    // Pages revalidate like feeds.
+    for p in [
+        "/categories/paged/",
+        "/categories/paged/page/2/",
+        "/tags/",
+        "/page/2/",
+    ] {
+        let r = server.get(p);
+        assert_eq!(r.status, 200, "{p}");
+        let etag = r.header("etag").unwrap().to_string();
+        assert!(r.header("last-modified").is_some(), "{p}");
+        let again = server.request("GET", p, &[("If-None-Match", &etag)]);
+        assert_eq!(again.status, 304, "{p}");
+    }
+    // The lists: every tag, most used first, 200 a page; the index links them, not all.
+    let tags = server.get("/tags/").text();
+    let listed = |html: &str| html.matches("<span class=\"count\">").count();
+    assert_eq!(listed(&tags), 200);
+    assert!(tags.contains("href=\"https://news.example.com/tags/page/2/\""));
+    let tags2 = server.get("/tags/page/2/").text();
+    let all_tags = tags
+        .split("<p class=\"count\">")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap();
+    assert!(all_tags > 240, "{all_tags}");
+    assert_eq!(listed(&tags2), all_tags - 200);
+    let index = server.get("/").text();
+    assert!(
+        index.matches("/tags/topic-").count() <= 20,
+        "the index lists the top terms only"
+    );
+    assert!(index.contains("href=\"https://news.example.com/tags/\""));
+    assert!(index.contains("href=\"https://news.example.com/page/2/\""));
+    // Live: a new article shows on its term's page at once; a term no article has is gone.
+    let etag = server
+        .get("/categories/paged/page/2/")
+        .header("etag")
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        dir.join("new.md"),
+        "---\ntitle: Brand new story\ndate: 2026-11-01T00:00:00Z\ncategories: [Paged, Fresh]\n---\nNew.\n",
+    )
+    .unwrap();
+    server.wait_until("the new article on the term's page", || {
+        server
+            .get("/categories/paged/")
+            .text()
+            .contains("Brand new story")
+    });
+    assert_eq!(server.get("/categories/fresh/").status, 200);
+    let moved = server.request(
+        "GET",
+        "/categories/paged/page/2/",
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(
+        moved.status, 200,
+        "page 2 changed: its entries moved down one"
+    );
+    assert!(moved.text().contains("Paged story 070"));
+    std::fs::remove_file(dir.join("new.md")).unwrap();
+    server.wait_until("the emptied term's page gone", || {
+        server.get("/categories/fresh/").status == 404
+    });
+    // Article pages link their terms' pages.
+    let article = server.get("/articles/paged-story-005.html").text();
+    assert!(article.contains("href=\"https://news.example.com/categories/paged/\""));
+    assert!(article.contains("href=\"https://news.example.com/tags/topic-5/\""));
+}

@@ -99,7 +99,7 @@ pub fn own_robots(cfg: &Config) -> Option<Vec<u8>> {
 /// Writes the lists and every article's page, each rendered and written on any core (temp
 /// file + rename when replacing, so a reader never sees half a file), and removes files
 /// herald wrote earlier that are no longer part of the site. Only herald's own paths are
-/// ever removed: `articles/`, `categories/`, `tags/` contents. Returns how many files the
+/// ever removed: `articles/`, `categories/`, `tags/`, `page/` contents. Returns how many files the
 /// site has.
 pub fn write_site(
     lists: &Pages,
@@ -168,7 +168,7 @@ fn write_page(dest: &Path, page: &Page, fresh: bool) -> anyhow::Result<()> {
 
 /// Removes files herald wrote earlier that are no longer part of the site.
 fn remove_stale(site: &HashSet<&str>, out: &Path) -> anyhow::Result<()> {
-    for section in ["articles", "categories", "tags"] {
+    for section in ["articles", "categories", "tags", "page"] {
         let dir = out.join(section);
         if !dir.is_dir() {
             continue;

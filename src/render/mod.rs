@@ -3,7 +3,10 @@
 //! byte-identical output.
 //!
 //! Paths (relative to the site root): `feed.{rss,atom,json}`, `categories/<slug>/feed.*`,
-//! `tags/<slug>/feed.*`, `articles/<slug>.html`, `index.html`, `feeds.opml`.
+//! `tags/<slug>/feed.*` and their `archive/<k>.*`, `articles/<slug>.html`, `index.html`,
+//! `feeds.opml`, the views' HTML pages (`categories/<slug>/index.html`, older pages at
+//! `…/page/<k>/index.html`), the lists `categories/index.html` and `tags/index.html`, the
+//! sitemaps, `robots.txt`, `feed.css`.
 
 mod atom;
 mod html;
@@ -86,7 +89,7 @@ pub struct Page {
 pub type Pages = BTreeMap<String, Page>;
 
 /// One feed's worth of entries, rendered three ways.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FeedSpec<'a> {
     /// "" for the main feeds, else "categories/<slug>/" or "tags/<slug>/".
     pub dir: String,
@@ -108,6 +111,9 @@ pub struct FeedSpec<'a> {
     /// of `feed.entries` articles counted from the oldest, the current feed holding the
     /// newest).
     pub archive: Option<usize>,
+    /// The HTML page of the view this spec shows (1: the view's own page, `k`: its `k`-th
+    /// page counted from the newest, see [`html_page_path`]); 1 for feed documents.
+    pub page: usize,
 }
 
 impl FeedSpec<'_> {
@@ -190,8 +196,10 @@ impl FeedSpec<'_> {
             entries,
             updated,
             archive,
+            page,
         } = self;
         h.update(&(archive.map_or(0, |k| k as u64 + 1)).to_le_bytes());
+        h.update(&(*page as u64).to_le_bytes());
         for s in [settings, env!("CARGO_PKG_VERSION"), kind.as_str(), dir, key] {
             field(&mut h, s.as_bytes());
         }
@@ -297,7 +305,68 @@ pub fn archive_spec(
             .unwrap_or(spec.updated),
         entries: Cow::Owned(entries),
         archive: Some(k),
+        page: 1,
     }
+}
+
+/// How many HTML pages a view of `total` articles has, `per_page` a page (at least one,
+/// the view's own page, even when empty).
+pub fn html_pages(total: usize, per_page: usize) -> usize {
+    total.div_ceil(per_page.max(1)).max(1)
+}
+
+/// The file of HTML page `page` of the view whose feeds live in `dir` ("" for the whole
+/// site, "categories/<slug>/", "tags/<slug>/"): page 1 is `{dir}index.html`, served at
+/// `/{dir}`; older pages, counted from the newest like a news site's, are
+/// `{dir}page/<k>/index.html`, served at `/{dir}page/<k>/`.
+pub fn html_page_path(dir: &str, page: usize) -> String {
+    if page <= 1 {
+        format!("{dir}index.html")
+    } else {
+        format!("{dir}page/{page}/index.html")
+    }
+}
+
+/// The URL of HTML page `page` of the view in `dir` (see [`html_page_path`]).
+pub fn html_page_url(cfg: &Config, dir: &str, page: usize) -> String {
+    if page <= 1 {
+        cfg.url(dir)
+    } else {
+        cfg.url(&format!("{dir}page/{page}/"))
+    }
+}
+
+/// HTML page `page` (2 or more) of the view `spec` stands for, given every article of the
+/// view newest first (`members`): the next `per_page` after the page before it. None past
+/// the last page.
+pub fn html_page_spec(
+    spec: &FeedSpec,
+    members: &[Arc<Article>],
+    per_page: usize,
+    page: usize,
+) -> Option<FeedSpec<'static>> {
+    if page < 2 || page > html_pages(members.len(), per_page) {
+        return None;
+    }
+    let start = (page - 1) * per_page;
+    let entries = members[start..(start + per_page).min(members.len())].to_vec();
+    Some(FeedSpec {
+        dir: spec.dir.clone(),
+        key: spec.key.clone(),
+        title: spec.title.clone(),
+        name: spec.name.clone(),
+        total: members.len(),
+        description: spec.description.clone(),
+        html_url: spec.html_url.clone(),
+        updated: entries
+            .iter()
+            .map(|a| a.updated)
+            .max()
+            .unwrap_or(spec.updated),
+        entries: Cow::Owned(entries),
+        archive: None,
+        page,
+    })
 }
 
 /// Renders the whole site. `empty_updated` is used as the `updated` time of feeds with no
@@ -356,6 +425,31 @@ pub fn render_lists(
         })
         .collect();
     pages.extend(archives.into_iter().flatten());
+    // Every view's HTML pages: a term's own page, and every older page of every view.
+    let html: Vec<Pages> = specs
+        .par_iter()
+        .map(|spec| {
+            let mut p = Pages::new();
+            if !spec.dir.is_empty() {
+                p.insert(html_page_path(&spec.dir, 1), list_page(spec, cfg));
+            }
+            if spec.total > cfg.feed.entries {
+                let members: Vec<Arc<Article>> = index
+                    .view_newest_first(&spec.key)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                for k in 2..=html_pages(members.len(), cfg.feed.entries) {
+                    if let Some(older) = html_page_spec(spec, &members, cfg.feed.entries, k) {
+                        p.insert(html_page_path(&spec.dir, k), list_page(&older, cfg));
+                    }
+                }
+            }
+            p
+        })
+        .collect();
+    pages.extend(html.into_iter().flatten());
     let mut sitemaps = sitemap::Sitemaps::default();
     sitemaps.rebuild(index.articles());
     pages.extend(sitemaps.render(&specs, cfg, empty_updated, true).0);
@@ -416,6 +510,19 @@ pub fn render_front(
             updated: newest,
         },
     );
+    for section in ["categories", "tags"] {
+        let terms = html::by_count(specs, section);
+        for k in 1..=html_pages(terms.len(), html::TERMS_PER_PAGE) {
+            pages.insert(
+                html_page_path(&format!("{section}/"), k),
+                Page {
+                    kind: Kind::Html,
+                    body: html::term_list(section, &terms, k, cfg).into_bytes(),
+                    updated: newest,
+                },
+            );
+        }
+    }
     pages.insert(
         FEED_CSS.into(),
         Page {
@@ -444,9 +551,22 @@ pub const FEED_FORMATS: [(&str, Kind); 3] = [
     ("json", Kind::Json),
 ];
 
-/// Renders one format of a feed (`kind` is RSS, Atom or JSON Feed).
+/// Renders one format of a feed (`kind` is RSS, Atom or JSON Feed), or its HTML page
+/// `spec.page` ([`Kind::Html`]).
 pub fn render_format(spec: &FeedSpec, cfg: &Config, kind: Kind) -> Vec<u8> {
+    if kind == Kind::Html {
+        return html::list_page(spec, cfg).into_bytes();
+    }
     render_with(spec, &feed_texts(spec, cfg), cfg, kind)
+}
+
+/// The HTML page of a view (see [`html_page_path`]).
+pub fn list_page(spec: &FeedSpec, cfg: &Config) -> Page {
+    Page {
+        kind: Kind::Html,
+        body: html::list_page(spec, cfg).into_bytes(),
+        updated: spec.entries.iter().map(|a| a.updated).max(),
+    }
 }
 
 /// Each entry's body and summary, in entry order, with bodies only while they add up to
@@ -587,6 +707,7 @@ pub fn feed_specs<'a>(
         entries: Cow::Borrowed(head(&views.all)),
         updated: newest(head(&views.all)),
         archive: None,
+        page: 1,
     }];
     for (section, label, groups) in [
         ("categories", "Category", &views.categories),
@@ -601,10 +722,11 @@ pub fn feed_specs<'a>(
                 name: g.term.name.clone(),
                 total: g.total,
                 description: format!("{label} “{}” on {}", g.term.name, cfg.site.title),
-                html_url: format!("{}#{section}-{slug}", cfg.url("")),
+                html_url: cfg.url(&format!("{section}/{slug}/")),
                 entries: Cow::Borrowed(entries),
                 updated: newest(entries),
                 archive: None,
+                page: 1,
             });
         }
     }
@@ -689,10 +811,11 @@ pub(crate) mod tests {
             name: "x".into(),
             total: 1,
             description: "d".into(),
-            html_url: "https://news.example.com/#tags-x".into(),
+            html_url: "https://news.example.com/tags/x/".into(),
             updated: a.updated,
             entries: Cow::Owned(vec![Arc::new(a)]),
             archive: None,
+            page: 1,
         };
         let base = || article("a.txt", "Title", 1);
         let digest = |a: Article| spec(a).digest("settings", Kind::Atom);

@@ -60,12 +60,12 @@ fn urlset(body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The front page and every feed (in Atom, the format herald links first).
+/// The front page and every category's and tag's page.
 fn front_urls(specs: &[FeedSpec], cfg: &Config, newest: DateTime<FixedOffset>) -> String {
     let mut out = String::new();
     url_entry(&mut out, cfg.site.base_url.as_str(), newest);
-    for spec in specs {
-        url_entry(&mut out, &spec.url(cfg, "atom"), spec.updated);
+    for spec in specs.iter().filter(|s| !s.dir.is_empty()) {
+        url_entry(&mut out, &spec.html_url, spec.updated);
     }
     out
 }

@@ -217,6 +217,7 @@ mod tests {
             updated: a.updated,
             entries: std::borrow::Cow::Owned(vec![Arc::new(a)]),
             archive: None,
+            page: 1,
         };
         let tag = PageTag::of_hash(&spec.digest("settings", Kind::Atom));
         let feed = LazyFeed {

@@ -321,6 +321,20 @@ impl std::fmt::Debug for MediaFiles {
     }
 }
 
+/// A view with more articles than one HTML page holds (the whole site, a category, a tag):
+/// what its older pages (`/{dir}page/<k>/`) are made from when asked for. Pointers only:
+/// the articles are the index's.
+#[derive(Debug)]
+pub struct PagedView {
+    /// The view's own feed, as published (its name, title, feeds' addresses).
+    pub spec: render::FeedSpec<'static>,
+    /// Every article of the view, newest first.
+    pub members: Vec<Arc<Article>>,
+}
+
+/// Paged views by their folder ("" for the whole site, `categories/<slug>/`, `tags/<slug>/`).
+pub type PagedViews = imbl::HashMap<String, Arc<PagedView>>;
+
 /// Everything served, as of one index version.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -341,6 +355,8 @@ pub struct Snapshot {
     /// Unix seconds of the last content change applied.
     pub last_change: i64,
     pub media: MediaFiles,
+    /// Views with older HTML pages.
+    pub paged: PagedViews,
 }
 
 impl Default for Snapshot {
@@ -356,6 +372,7 @@ impl Default for Snapshot {
             cache_control: Snapshot::cache_control(0),
             last_change: 0,
             media: MediaFiles::default(),
+            paged: PagedViews::default(),
         }
     }
 }
@@ -373,11 +390,17 @@ impl Snapshot {
             .unwrap_or(HeaderValue::from_static("public"))
     }
 
-    /// Looks up a request path; `/` is the index page. An article page's representation is
-    /// made from its article here (its body is made when first sent, see [`Rendered::page`]).
+    /// Looks up a request path; a folder (`/`, `/categories/`) is its `index.html`. An
+    /// article page's representation is made from its article here, and so is an older
+    /// page of a view (their bodies are made when first sent, see [`Rendered::page`]).
     pub fn get(&self, path: &str) -> Option<Arc<Rendered>> {
-        if path == "/" {
-            return self.routes.get("/index.html").cloned();
+        if path.ends_with('/') {
+            let file = format!("{path}index.html");
+            return self
+                .routes
+                .get(&file)
+                .cloned()
+                .or_else(|| self.older_page(&file));
         }
         let slug = path
             .strip_prefix("/articles/")
@@ -391,6 +414,35 @@ impl Snapshot {
             )));
         }
         self.routes.get(path).cloned()
+    }
+
+    /// Page `k` ≥ 2 of a view (`file`: `/{dir}page/<k>/index.html`), made from the view's
+    /// articles: its ETag a digest of what it shows, its Last-Modified the view's own page's
+    /// (which changes whenever the view does: it shows the view's size).
+    fn older_page(&self, file: &str) -> Option<Arc<Rendered>> {
+        let rest = file.strip_prefix('/')?.strip_suffix("/index.html")?;
+        let (dir, k) = rest.rsplit_once("page/")?;
+        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()) || k.starts_with('0') {
+            return None;
+        }
+        let k: usize = k.parse().ok()?;
+        let view = self.paged.get(dir)?;
+        let maker = self.page_maker.as_ref()?;
+        let own = self.routes.get(&format!("/{dir}index.html"))?;
+        let spec = render::html_page_spec(&view.spec, &view.members, maker.cfg.feed.entries, k)?;
+        let tag = PageTag::of_hash(&spec.digest(&maker.fingerprint, Kind::Html));
+        let feed = Arc::new(LazyFeed {
+            spec,
+            cfg: maker.cfg.clone(),
+            cache: maker.cache.clone(),
+        });
+        Some(Arc::new(Rendered::lazy(
+            Kind::Html,
+            feed,
+            tag,
+            own.last_modified,
+            None,
+        )))
     }
 }
 

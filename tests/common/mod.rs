@@ -199,11 +199,16 @@ impl TestServer {
     }
 
     /// Starts `herald serve --listen 127.0.0.1:0` from a prepared command.
-    pub fn start_command(mut command: Command, args: &[&str]) -> TestServer {
+    pub fn start_command(command: Command, args: &[&str]) -> TestServer {
+        Self::start_command_on(command, "127.0.0.1:0", args)
+    }
+
+    /// Starts `herald serve --listen <listen>` from a prepared command.
+    pub fn start_command_on(mut command: Command, listen: &str, args: &[&str]) -> TestServer {
         use std::io::BufRead;
         let mut child = command
             .args(args)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .env("RUST_LOG", "herald=debug")
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())

@@ -37,7 +37,8 @@ use crate::serve::events::{Change, Msg, Published, PublishedTx};
 use crate::serve::feed_cache::{self, FeedCache, LazyFeed};
 use crate::serve::metrics::Metrics;
 use crate::serve::snapshot::{
-    body_tag, ArticlePages, BySlug, Media, MediaFiles, PageMaker, Rendered, Routes, Snapshot,
+    body_tag, ArticlePages, BySlug, Media, MediaFiles, PageMaker, PagedView, PagedViews, Rendered,
+    Routes, Snapshot,
 };
 use crate::serve::systemd;
 use crate::store::cache::{self, Stamp};
@@ -289,7 +290,7 @@ const LOAD_CHUNK: usize = 4096;
 /// article's folder, and articles carry a featured image and enclosure, since 5) makes
 /// pages and cache rows from an
 /// older herald stale, and moves pages' Last-Modified like a settings change does.
-const PAGE_LAYOUT: u32 = 5;
+const PAGE_LAYOUT: u32 = 6;
 
 /// The settings (and page layout) that shape rendered pages, as one fingerprint.
 fn render_fingerprint(cfg: &Config) -> String {

@@ -264,8 +264,10 @@ impl Publisher {
         pages.extend(found);
         // Sitemap children no longer part of the sitemap.
         removed.extend(gone.iter().map(|p| format!("/{p}")));
-        let (archives, gone_archives) =
-            self.archives(index, &specs, cfg, full, &affected, &mut kept.archived);
+        if full {
+            kept.paged = PagedViews::default();
+        }
+        let (archives, gone_archives) = self.archives(index, &specs, cfg, full, &affected, kept);
         removed.extend(gone_archives);
         let terms: Vec<_> = specs
             .into_iter()
@@ -321,7 +323,8 @@ impl Publisher {
 
     /// The archive documents (RFC 5005) of the main feed and of every affected term feed
     /// (every feed when `full`) whose articles changed, as specs to publish like term
-    /// feeds; and the routes of pages no longer there (a view that shrank).
+    /// feeds; and the routes of pages no longer there (a view that shrank). The same views'
+    /// articles are kept for their older HTML pages (`kept.paged`).
     fn archives<'a>(
         &self,
         index: &Index,
@@ -329,8 +332,11 @@ impl Publisher {
         cfg: &Config,
         full: bool,
         affected: &HashSet<String>,
-        archived: &mut HashMap<String, Vec<u64>>,
+        kept: &mut Kept,
     ) -> (Vec<FeedSpec<'static>>, Vec<String>) {
+        let Kept {
+            archived, paged, ..
+        } = kept;
         use std::hash::{BuildHasher, Hash, Hasher};
         let n = cfg.feed.entries;
         let mut out = Vec::new();
@@ -344,6 +350,15 @@ impl Publisher {
             } else {
                 Vec::new()
             };
+            if members.is_empty() {
+                paged.remove(&spec.dir);
+            } else {
+                let view = PagedView {
+                    spec: spec.clone().into_owned(),
+                    members: members.iter().map(|a| Arc::clone(a)).collect(),
+                };
+                paged.insert(spec.dir.clone(), Arc::new(view));
+            }
             let last = render::archive_pages(members.len(), n);
             let before = archived.remove(&spec.key).unwrap_or_default();
             let mut now = Vec::with_capacity(last);
@@ -428,6 +443,7 @@ impl Publisher {
             cache_control: Snapshot::cache_control(cfg.server.max_age),
             last_change: self.last_change,
             media: self.media.clone(),
+            paged: self.kept.paged.clone(),
         };
         let snapshot = Arc::new(snapshot);
         self.tx.send_replace(Some(snapshot.clone()));
@@ -444,10 +460,22 @@ impl Publisher {
         terms
             .into_par_iter()
             .flat_map_iter(|spec| {
-                let digests = render::FEED_FORMATS.map(|(ext, kind)| {
-                    let tag = PageTag::of_hash(&spec.digest(fingerprint, kind));
-                    (format!("/{}", spec.path(ext)), kind, tag)
-                });
+                let mut digests: Vec<_> = render::FEED_FORMATS
+                    .iter()
+                    .map(|&(ext, kind)| {
+                        let tag = PageTag::of_hash(&spec.digest(fingerprint, kind));
+                        (format!("/{}", spec.path(ext)), kind, tag)
+                    })
+                    .collect();
+                // A term's own HTML page, made from the same spec (the site's is the index).
+                if spec.archive.is_none() && !spec.dir.is_empty() {
+                    let tag = PageTag::of_hash(&spec.digest(fingerprint, Kind::Html));
+                    digests.push((
+                        format!("/{}", render::html_page_path(&spec.dir, 1)),
+                        Kind::Html,
+                        tag,
+                    ));
+                }
                 let updated = spec.entries.iter().map(|a| a.updated.timestamp()).max();
                 let feed = Arc::new(LazyFeed {
                     spec: spec.into_owned(),
@@ -609,6 +637,8 @@ struct Kept {
     /// Per feed key, a fingerprint of each archive page as last published (which articles,
     /// which versions: pointers, never read): unchanged pages are not made again.
     archived: HashMap<String, Vec<u64>>,
+    /// The views with older HTML pages, as served.
+    paged: PagedViews,
 }
 
 /// `max-age` of a full archive page: a day (only an edit of one of its articles changes it).
@@ -678,6 +708,7 @@ fn removed_routes(affected: &HashSet<String>, specs: &[FeedSpec]) -> Vec<String>
         for (ext, _) in render::FEED_FORMATS {
             removed.push(format!("/{key}/feed.{ext}"));
         }
+        removed.push(format!("/{key}/index.html"));
     }
     removed
 }

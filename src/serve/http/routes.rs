@@ -339,9 +339,44 @@ fn answer<B>(req: &Request<B>, path: &str, snapshot: Option<&Snapshot>, app: &Ap
         if let Some(media) = snapshot.media_at(path) {
             return Answer::Done("media", media_response(req, &media, snapshot));
         }
+        // A folder asked for without its slash (`/categories`): where it is.
+        if !path.ends_with('/') && snapshot.get(&format!("{path}/")).is_some() {
+            let mut r = plain(StatusCode::MOVED_PERMANENTLY, "moved\n");
+            if let Ok(to) = HeaderValue::from_str(&format!("{}/", req.uri().path())) {
+                r.headers_mut().insert(header::LOCATION, to);
+            }
+            return Answer::Done(kind, r);
+        }
         return Answer::Done(kind, plain(StatusCode::NOT_FOUND, "not found\n"));
     };
+    if let Some(to) = page_query(req, path) {
+        // `?page=2` on a view's page: where that page lives (`/page/2/`).
+        if to == path || snapshot.get(&to).is_some() {
+            let mut r = plain(StatusCode::MOVED_PERMANENTLY, "moved\n");
+            if let Ok(to) = HeaderValue::from_str(&to) {
+                r.headers_mut().insert(header::LOCATION, to);
+            }
+            return Answer::Done(kind, r);
+        }
+        return Answer::Done(kind, plain(StatusCode::NOT_FOUND, "no such page\n"));
+    }
     represent(req, kind, route, snapshot)
+}
+
+/// The path `?page=<k>` on a view's own page (`/`, `/categories/<slug>/`) stands for.
+fn page_query<B>(req: &Request<B>, path: &str) -> Option<String> {
+    if !path.ends_with('/') || path.contains("/page/") {
+        return None;
+    }
+    let k = req
+        .uri()
+        .query()?
+        .split('&')
+        .find_map(|p| p.strip_prefix("page="))?;
+    Some(match k {
+        "1" => path.to_string(),
+        k => format!("{path}page/{k}/"),
+    })
 }
 
 /// What does not come from the snapshot's routes: the hub's method, methods other than
