@@ -56,6 +56,65 @@ pub struct Config {
     pub watch: WatchConfig,
     pub log: LogConfig,
     pub websub: WebSubConfig,
+    pub publish: PublishConfig,
+}
+
+/// `[publish]`: mirror every publish to S3-compatible object storage.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PublishConfig {
+    /// Where `serve` mirrors each publish (None: nowhere).
+    pub to: Option<S3Target>,
+    /// The store's endpoint (empty: `AWS_ENDPOINT_URL`, else AWS).
+    pub endpoint: String,
+    /// Empty: `AWS_REGION`.
+    pub region: String,
+    /// Path-style requests (`endpoint/bucket/key`), for most self-hosted stores.
+    pub path_style: bool,
+    /// Uploads in flight at once.
+    pub concurrency: usize,
+}
+
+/// A bucket and a key prefix: `s3://BUCKET/PREFIX`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Target {
+    pub bucket: String,
+    /// Empty, or ends with `/`.
+    pub prefix: String,
+}
+
+impl S3Target {
+    /// Parses `s3://BUCKET` or `s3://BUCKET/PREFIX` (None: not an `s3://` address).
+    pub fn parse(s: &str) -> Option<Result<S3Target, String>> {
+        let rest = s.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !valid_bucket {
+            return Some(Err(format!(
+                "{s:?}: a bucket name is 3 to 63 lowercase letters, digits, '-' and '.'"
+            )));
+        }
+        let prefix = prefix.trim_matches('/');
+        if prefix.split('/').any(|seg| seg == "." || seg == "..") {
+            return Some(Err(format!("{s:?}: the prefix has a '.' or '..' segment")));
+        }
+        Some(Ok(S3Target {
+            bucket: bucket.to_string(),
+            prefix: if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+        }))
+    }
+}
+
+impl std::fmt::Display for S3Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
 }
 
 /// `[websub]`: hubs advertised in every feed and pinged after each publish, and the
@@ -236,6 +295,29 @@ struct RawConfig {
     watch: RawWatch,
     log: RawLog,
     websub: RawWebSub,
+    publish: RawPublish,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPublish {
+    to: String,
+    endpoint: String,
+    region: String,
+    path_style: bool,
+    concurrency: usize,
+}
+
+impl Default for RawPublish {
+    fn default() -> Self {
+        RawPublish {
+            to: String::new(),
+            endpoint: String::new(),
+            region: String::new(),
+            path_style: false,
+            concurrency: 8,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -604,6 +686,17 @@ impl Config {
             path: file.clone().unwrap_or_default(),
             message: format!("log.level {level:?}: {e}"),
         })?;
+        let publish_to = match raw.publish.to.as_str() {
+            "" => None,
+            to => Some(
+                S3Target::parse(to)
+                    .unwrap_or_else(|| Err(format!("{to:?} is not an s3:// address")))
+                    .map_err(|e| ConfigError::Invalid {
+                        path: file.clone().unwrap_or_default(),
+                        message: format!("publish.to: {e}"),
+                    })?,
+            ),
+        };
         Ok(Config {
             file,
             site: SiteConfig {
@@ -671,6 +764,13 @@ impl Config {
                     .clamp(WebSubConfig::LEASE_RANGE.0, WebSubConfig::LEASE_RANGE.1),
                 max_subscriptions: raw.websub.max_subscriptions,
                 allow_private_callbacks: raw.websub.allow_private_callbacks,
+            },
+            publish: PublishConfig {
+                to: publish_to,
+                endpoint: raw.publish.endpoint,
+                region: raw.publish.region,
+                path_style: raw.publish.path_style,
+                concurrency: raw.publish.concurrency.clamp(1, 256),
             },
         })
     }

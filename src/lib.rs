@@ -29,6 +29,7 @@ pub mod fuzz_support;
 pub mod index;
 pub mod ingest;
 pub mod model;
+pub mod publish;
 pub mod render;
 pub mod serve;
 pub mod store;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, S3Target};
 use rayon::prelude::*;
 
 use crate::model::Article;
@@ -40,7 +40,13 @@ pub fn run(cfg: &Config, out: &Path) -> anyhow::Result<()> {
     tracing::debug!(ms = t1.elapsed().as_millis() as u64, "phase: render lists");
     let t2 = std::time::Instant::now();
     let articles: Vec<&Arc<Article>> = ingested.index.articles().collect();
-    let files = write_site(&lists, &articles, cfg, out)? + copy_media(&ingested.media, cfg, out);
+    let files = match out.to_str().and_then(S3Target::parse) {
+        Some(target) => {
+            let target = target.map_err(|e| anyhow::anyhow!("--out: {e}"))?;
+            upload_site(lists, &articles, &ingested.media, cfg, &target)?
+        }
+        None => write_site(&lists, &articles, cfg, out)? + copy_media(&ingested.media, cfg, out),
+    };
     tracing::debug!(
         ms = t2.elapsed().as_millis() as u64,
         "phase: render and write"
@@ -53,6 +59,116 @@ pub fn run(cfg: &Config, out: &Path) -> anyhow::Result<()> {
         "site built"
     );
     Ok(())
+}
+
+/// `build --out s3://BUCKET/PREFIX`: every file `build` writes to a folder, as objects with
+/// their content type and the `Cache-Control` `serve` sends, uploaded in the order
+/// [`publish::sync`] keeps (what is linked before what links it), each checked by its ETag.
+/// Objects already holding the same bytes (their ETag is the MD5 of ours) are left alone;
+/// objects under herald's own folders that are no longer part of the site are deleted.
+/// Returns how many objects the site has.
+fn upload_site(
+    lists: Pages,
+    articles: &[&Arc<Article>],
+    media: &[String],
+    cfg: &Config,
+    target: &S3Target,
+) -> anyhow::Result<usize> {
+    use crate::publish::{self, md5_hex, Object, Phase};
+    let cache_control =
+        |max_age: Option<u32>| format!("public, max-age={}", max_age.unwrap_or(cfg.server.max_age));
+    let mut objects: Vec<Object> = lists
+        .into_iter()
+        .map(|(path, page)| {
+            let body = bytes::Bytes::from(page.body);
+            Object {
+                phase: Phase::of(&path, false),
+                content_type: page.kind.content_type().to_string(),
+                cache_control: cache_control(page.max_age),
+                tag: md5_hex(&body),
+                body: Box::new(move || Ok(body)),
+                path,
+            }
+        })
+        .collect();
+    // Article pages are made to be hashed, and made again if they must be uploaded: the
+    // site never holds all of them.
+    let cfg_arc = Arc::new(cfg.clone());
+    objects.par_extend(articles.par_iter().map(|a| {
+        let page = render::article_page(a, cfg);
+        let (a, cfg) = (Arc::clone(a), cfg_arc.clone());
+        Object {
+            path: a.page_path(),
+            content_type: page.kind.content_type().to_string(),
+            cache_control: cache_control(None),
+            phase: Phase::Articles,
+            tag: md5_hex(&page.body),
+            body: Box::new(move || Ok(render::article_page(&a, &cfg).body.into())),
+        }
+    }));
+    let loader = Arc::new(crate::content::Loader::new(cfg));
+    objects.par_extend(media.par_iter().filter_map(|rel| {
+        let tag = match loader.read_media(rel) {
+            Ok(bytes) => md5_hex(&bytes),
+            Err(e) => {
+                warn!(path = %rel, "media file not uploaded: {e}");
+                return None;
+            }
+        };
+        let (rel2, loader) = (rel.clone(), loader.clone());
+        Some(Object {
+            path: rel.clone(),
+            content_type: crate::content::media_type(std::path::Path::new(rel))
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+            cache_control: cache_control(None),
+            phase: Phase::Media,
+            tag,
+            body: Box::new(move || Ok(loader.read_media(&rel2)?.into())),
+        })
+    }));
+    let total = objects.len();
+    let bucket = publish::Bucket::open(cfg, target)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(async {
+        let have = bucket.list().await?;
+        struct Nothing;
+        impl publish::Ledger for Nothing {
+            fn uploaded(&mut self, _: &str, _: &str, _: &str) {}
+            fn deleted(&mut self, _: &str) {}
+        }
+        anyhow::Ok(publish::sync(&bucket, objects, &have, is_heralds, &mut Nothing, |_| {}).await)
+    })?;
+    info!(
+        to = %target,
+        uploaded = outcome.uploaded,
+        deleted = outcome.deleted,
+        unchanged = total - outcome.uploaded - outcome.pending.min(total),
+        "objects published"
+    );
+    anyhow::ensure!(
+        outcome.failed == 0,
+        "{} uploads or deletions failed; {} objects not published (see the log)",
+        outcome.failed,
+        outcome.pending
+    );
+    Ok(total)
+}
+
+/// Whether a stale path is herald's to remove: under the folders only herald writes.
+fn is_heralds(path: &str) -> bool {
+    [
+        "articles/",
+        "categories/",
+        "tags/",
+        "page/",
+        "archive/",
+        "sitemaps/",
+    ]
+    .iter()
+    .any(|dir| path.starts_with(dir))
 }
 
 /// Copies the media files to `out` (opened and checked as `serve` opens them; temp file +

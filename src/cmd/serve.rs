@@ -13,7 +13,7 @@ use crate::serve::events::Msg;
 use crate::serve::http::routes::{App, Serves};
 use crate::serve::http::server::{self, Limits};
 use crate::serve::metrics::Metrics;
-use crate::serve::{systemd, watch, websub};
+use crate::serve::{mirror, systemd, watch, websub};
 
 pub fn run(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -65,15 +65,21 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
     // down is pushed on start).
     let websub =
         websub::start(&engine_cfg, &metrics, site_rx.clone()).context("failed to start WebSub")?;
-    let (on_publish, hub) = match websub {
-        Some(w) => (Some(w.tx), w.hub),
-        None => (None, None),
+    let (mut on_publish, hub) = match websub {
+        Some(w) => (vec![w.tx], w.hub),
+        None => (Vec::new(), None),
     };
+    // So does the mirror to object storage (what changed while herald was down is known
+    // from the state).
+    on_publish.extend(
+        mirror::start(&engine_cfg, &metrics)
+            .context("failed to start publishing to [publish] to")?,
+    );
     let engine = std::thread::Builder::new()
         .name("herald-engine".into())
         .spawn(move || {
             let mut engine = Engine::new(engine_cfg, engine_metrics, site_tx);
-            if let Some(tx) = on_publish {
+            for tx in on_publish {
                 engine.on_publish(tx);
             }
             engine.start();
@@ -149,6 +155,9 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
                 match Config::load(&overrides) {
                     Ok(new) => {
                         let rewatch = new.content_dir != current.content_dir || new.watch != current.watch;
+                        if new.publish != current.publish {
+                            warn!("[publish] settings take effect after a restart");
+                        }
                         if new.websub != current.websub {
                             warn!("[websub] settings take effect after a restart");
                         }

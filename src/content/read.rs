@@ -35,6 +35,16 @@ impl Loader {
         Ok((file, meta))
     }
 
+    /// A media file's bytes, opened as [`Loader::open_media`] opens it (to upload it
+    /// somewhere; serving sends from the descriptor instead).
+    pub fn read_media(&self, rel: &str) -> anyhow::Result<Vec<u8>> {
+        use std::io::Read;
+        let (mut file, meta) = self.open_media(rel).map_err(|s| anyhow::anyhow!("{s}"))?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
     /// A file of the site that is not an article (the content dir's own `robots.txt`),
     /// opened as articles are ([`Loader::open_inside`]) and read up to `cap` bytes. None
     /// when there is no such file; a reason when it cannot be used.

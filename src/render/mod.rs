@@ -83,6 +83,14 @@ pub struct Page {
     pub body: Vec<u8>,
     /// The newest `updated` among the entries shown (None for pages without entries).
     pub updated: Option<DateTime<FixedOffset>>,
+    /// A `max-age` of its own, longer than `[server] max_age` (see [`archive_max_age`]).
+    pub max_age: Option<u32>,
+}
+
+/// `max-age` of a full archive document: a day (only an edit of one of its articles
+/// changes it); None for every other document.
+pub fn archive_max_age(spec: &FeedSpec, cfg: &Config) -> Option<u32> {
+    (spec.archive.is_some() && spec.entries.len() == cfg.feed.entries).then_some(86_400)
 }
 
 /// Every file of the site, by path relative to the site root.
@@ -463,6 +471,7 @@ pub fn render_lists(
 pub fn robots_txt(own: Option<&[u8]>, cfg: &Config) -> Page {
     match own {
         Some(bytes) => Page {
+            max_age: None,
             kind: Kind::Text,
             body: bytes.to_vec(),
             updated: None,
@@ -474,6 +483,7 @@ pub fn robots_txt(own: Option<&[u8]>, cfg: &Config) -> Page {
 /// The page of one article.
 pub fn article_page(a: &Article, cfg: &Config) -> Page {
     Page {
+        max_age: None,
         kind: Kind::Html,
         body: html::article_page(a, cfg).into_bytes(),
         updated: Some(a.updated),
@@ -505,6 +515,7 @@ pub fn render_front(
     pages.insert(
         "index.html".into(),
         Page {
+            max_age: None,
             kind: Kind::Html,
             body: html::index_page(views, specs, cfg).into_bytes(),
             updated: newest,
@@ -516,6 +527,7 @@ pub fn render_front(
             pages.insert(
                 html_page_path(&format!("{section}/"), k),
                 Page {
+                    max_age: None,
                     kind: Kind::Html,
                     body: html::term_list(section, &terms, k, cfg).into_bytes(),
                     updated: newest,
@@ -526,6 +538,7 @@ pub fn render_front(
     pages.insert(
         FEED_CSS.into(),
         Page {
+            max_age: None,
             kind: Kind::Css,
             body: html::FEED_STYLE.as_bytes().to_vec(),
             updated: None,
@@ -534,6 +547,7 @@ pub fn render_front(
     pages.insert(
         "feeds.opml".into(),
         Page {
+            max_age: None,
             kind: Kind::Opml,
             body: opml::render(specs, cfg, newest.unwrap_or(empty_updated)).into_bytes(),
             updated: newest,
@@ -563,6 +577,7 @@ pub fn render_format(spec: &FeedSpec, cfg: &Config, kind: Kind) -> Vec<u8> {
 /// The HTML page of a view (see [`html_page_path`]).
 pub fn list_page(spec: &FeedSpec, cfg: &Config) -> Page {
     Page {
+        max_age: None,
         kind: Kind::Html,
         body: html::list_page(spec, cfg).into_bytes(),
         updated: spec.entries.iter().map(|a| a.updated).max(),
@@ -676,6 +691,7 @@ pub fn render_feed(spec: &FeedSpec, cfg: &Config, pages: &mut Pages) {
                 kind,
                 body,
                 updated,
+                max_age: archive_max_age(spec, cfg),
             },
         );
     }

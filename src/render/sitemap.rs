@@ -178,6 +178,7 @@ impl Sitemaps {
             out.push((
                 "sitemap.xml".into(),
                 Page {
+                    max_age: None,
                     kind: Kind::Xml,
                     body: urlset(&body),
                     updated: Some(newest),
@@ -200,6 +201,7 @@ impl Sitemaps {
             out.push((
                 feeds.clone(),
                 Page {
+                    max_age: None,
                     kind: Kind::Xml,
                     body: urlset(&front_urls(specs, cfg, newest)),
                     updated: Some(newest),
@@ -236,6 +238,7 @@ impl Sitemaps {
             out.push((
                 "sitemap.xml".into(),
                 Page {
+                    max_age: None,
                     kind: Kind::Xml,
                     body: index.into_bytes(),
                     updated: Some(newest),
@@ -256,6 +259,7 @@ fn month_urls(m: &Month, cfg: &Config) -> String {
 /// One child of articles.
 fn articles_child(articles: &[&Arc<Article>], cfg: &Config) -> Page {
     Page {
+        max_age: None,
         kind: Kind::Xml,
         body: urlset(&article_urls(articles, cfg)),
         updated: articles.iter().map(|a| a.updated).max(),
@@ -301,6 +305,7 @@ pub fn news_sitemap(listed: &[&Arc<Article>], cfg: &Config) -> Page {
         );
     }
     Page {
+        max_age: None,
         kind: Kind::Xml,
         body: format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"{NS}\" xmlns:news=\"{NEWS_NS}\">\n{body}</urlset>\n"
@@ -330,6 +335,7 @@ fn news_language(tag: &str) -> String {
 /// `/robots.txt`: everything may be crawled; where the sitemaps are.
 pub fn robots(cfg: &Config) -> Page {
     Page {
+        max_age: None,
         kind: Kind::Text,
         body: format!(
             "User-agent: *\nAllow: /\n\nSitemap: {}\nSitemap: {}\n",

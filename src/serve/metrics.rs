@@ -60,6 +60,15 @@ pub struct Metrics {
     pub websub_ping_errors: AtomicU64,
     /// Feed URLs waiting to be pinged (summed over the hubs).
     pub websub_pings_queued: AtomicU64,
+    /// Object storage (`[publish] to`): objects uploaded and deleted, failed tries, objects
+    /// waiting to be uploaded or deleted.
+    pub publish_uploaded: AtomicU64,
+    pub publish_deleted: AtomicU64,
+    pub publish_failed: AtomicU64,
+    pub publish_pending: AtomicU64,
+    /// Since when (Unix milliseconds) the store has been behind the served site; 0 when in
+    /// step.
+    pub publish_behind_since_ms: AtomicI64,
 }
 
 /// How long the indexer may work on one batch before `/healthz` calls it stalled. A batch
@@ -122,6 +131,7 @@ impl Metrics {
         self.requests_by_route(&mut o);
         self.singles(&mut o, REST);
         self.singles(&mut o, WEBSUB);
+        self.singles(&mut o, PUBLISH);
         o
     }
 
@@ -313,6 +323,45 @@ const WEBSUB: &[Single] = &[
         "gauge",
         "Feed URLs waiting to be pinged (summed over the external hubs).",
         |m| m.websub_pings_queued.load(Relaxed).to_string(),
+    ),
+];
+
+const PUBLISH: &[Single] = &[
+    (
+        "herald_publish_objects_uploaded_total",
+        "counter",
+        "Objects uploaded to the object store ([publish] to).",
+        |m| m.publish_uploaded.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_publish_objects_deleted_total",
+        "counter",
+        "Objects deleted from the object store.",
+        |m| m.publish_deleted.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_publish_failures_total",
+        "counter",
+        "Uploads and deletions that failed (each is tried again).",
+        |m| m.publish_failed.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_publish_objects_pending",
+        "gauge",
+        "Objects waiting to be uploaded or deleted.",
+        |m| m.publish_pending.load(Relaxed).to_string(),
+    ),
+    (
+        "herald_publish_lag_seconds",
+        "gauge",
+        "How long the object store has been behind the served site (0: in step).",
+        |m| match m.publish_behind_since_ms.load(Relaxed) {
+            0 => "0".to_string(),
+            since => {
+                let now = chrono::Utc::now().timestamp_millis();
+                format!("{:.3}", (now - since).max(0) as f64 / 1e3)
+            }
+        },
     ),
 ];
 

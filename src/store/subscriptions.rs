@@ -26,24 +26,18 @@ pub struct Subscriptions {
 impl Subscriptions {
     /// Opens (creating when needed) the file.
     pub fn open(file: &Path) -> anyhow::Result<Subscriptions> {
-        if let Some(dir) = file.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("failed to create state dir {}", dir.display()))?;
-        }
-        let conn =
-            Connection::open(file).with_context(|| format!("failed to open {}", file.display()))?;
+        let conn = super::open_sqlite(file)?;
         Self::init(conn).with_context(|| format!("failed to set up {}", file.display()))
     }
 
     /// Kept in memory only (no usable state dir): subscriptions end with the process.
     pub fn in_memory() -> anyhow::Result<Subscriptions> {
-        Self::init(Connection::open_in_memory()?)
+        let conn = Connection::open_in_memory()?;
+        super::tune(&conn)?;
+        Self::init(conn)
     }
 
     fn init(conn: Connection) -> anyhow::Result<Subscriptions> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS subscriptions (
                 callback TEXT NOT NULL,

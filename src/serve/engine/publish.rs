@@ -283,7 +283,7 @@ impl Publisher {
                 tag: body_tag(&page.body),
                 body: Body::Rendered(page.body),
                 updated: page.updated.map(|u| u.timestamp()),
-                max_age: None,
+                max_age: page.max_age,
             })
             .collect();
         prepared.extend(lazy);
@@ -483,15 +483,14 @@ impl Publisher {
                     cache: feed_cache.clone(),
                 });
                 // A full archive page changes only when one of its articles is edited.
-                let full_archive =
-                    feed.spec.archive.is_some() && feed.spec.entries.len() == cfg.feed.entries;
+                let max_age = render::archive_max_age(&feed.spec, cfg);
                 digests.into_iter().map(move |(route, kind, tag)| Prepared {
                     route,
                     kind,
                     tag: tag.as_str().to_string(),
                     body: Body::Lazy(feed.clone(), tag),
                     updated,
-                    max_age: full_archive.then_some(ARCHIVE_MAX_AGE),
+                    max_age,
                 })
             })
             .collect()
@@ -640,9 +639,6 @@ struct Kept {
     /// The views with older HTML pages, as served.
     paged: PagedViews,
 }
-
-/// `max-age` of a full archive page: a day (only an edit of one of its articles changes it).
-const ARCHIVE_MAX_AGE: u32 = 86_400;
 
 /// A rendered body as served: a large one in a mapped file in the state dir, so it is sent
 /// with `sendfile` (see [`crate::serve::zerocopy`]); else, or when the dir takes no file, on
