@@ -7,7 +7,7 @@ source "$(dirname "$0")/common.sh"
 COUNT=${COUNT:-10000}
 need hugo hugo
 build_release
-CONTENT=${CORPUS_DIR:-/tmp/herald-bench-corpus-md-$COUNT}
+CONTENT=${CORPUS_DIR:-$(corpus_dir "md-$COUNT")}
 corpus "$CONTENT" "$COUNT" md
 # Outputs on tmpfs when there is one, so file system metadata costs do not drown both.
 work=$(mktemp -d -p "$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp )")

@@ -18,15 +18,27 @@ build_release() {
   (cd "$ROOT" && cargo build --release --quiet && cargo build --release --quiet --example corpus)
 }
 
-# corpus <dir> <count> [format]: a deterministic corpus (seed 1), made once and reused.
+# SHAPE: the corpus's shape, as examples/corpus.rs takes it ("" = nested folders of 100
+# and the 42 built-in terms; e.g. SHAPE="--flat --terms 250" or "--per-folder 1000
+# --terms 10000"). SHAPE_NAME names it in paths.
+SHAPE=${SHAPE:-}
+SHAPE_NAME=$(echo "$SHAPE" | tr -d '-' | tr ' ' '_')
+
+# corpus <dir> <count> [format]: a deterministic corpus (seed 1) of SHAPE, made once and
+# reused.
 corpus() {
   local dir=$1 count=$2 format=${3:-txt}
-  if [ ! -f "$dir/.done-$count-$format" ]; then
+  local done="$dir/.done-$count-$format-$SHAPE_NAME"
+  if [ ! -f "$done" ]; then
     rm -rf "$dir"
-    "$CORPUS_BIN" --count "$count" --seed 1 --format "$format" --out "$dir" >&2
-    touch "$dir/.done-$count-$format"
+    # shellcheck disable=SC2086 # SHAPE is a list of arguments
+    "$CORPUS_BIN" --count "$count" --seed 1 --format "$format" $SHAPE --out "$dir" >&2
+    touch "$done"
   fi
 }
+
+# The default corpus dir of COUNT articles in SHAPE.
+corpus_dir() { echo "/tmp/herald-bench-corpus-$1${SHAPE_NAME:+-$SHAPE_NAME}"; }
 
 now() { date +%s.%N; }
 

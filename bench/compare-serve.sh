@@ -16,7 +16,7 @@ ROUNDS=${ROUNDS:-3}
 WORKERS=${WORKERS:-$(nproc)}
 need wrk wrk
 build_release
-CONTENT=${CORPUS_DIR:-/tmp/herald-bench-corpus-$COUNT}
+CONTENT=${CORPUS_DIR:-$(corpus_dir "$COUNT")}
 corpus "$CONTENT" "$COUNT"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT

@@ -9,7 +9,7 @@ OLD=${1:?usage: bench/compare-startup.sh OLD_BINARY [NEW_BINARY]}
 NEW=${2:-$HERALD}
 COUNT=${COUNT:-100000}
 ROUNDS=${ROUNDS:-3}
-CONTENT=${CORPUS_DIR:-/tmp/herald-bench-corpus-$COUNT}
+CONTENT=${CORPUS_DIR:-$(corpus_dir "$COUNT")}
 build_release
 corpus "$CONTENT" "$COUNT"
 work=$(mktemp -d)

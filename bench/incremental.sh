@@ -6,7 +6,7 @@
 source "$(dirname "$0")/common.sh"
 ARTICLES=${ARTICLES:-100000}
 COUNT=${COUNT:-100}
-CONTENT=${CORPUS_DIR:-/tmp/herald-bench-corpus-$ARTICLES}
+CONTENT=${CORPUS_DIR:-$(corpus_dir "$ARTICLES")}
 build_release
 (cd "$ROOT" && cargo build --release --quiet --example latency)
 corpus "$CONTENT" "$ARTICLES"

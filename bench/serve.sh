@@ -17,8 +17,8 @@ build_release
 work=$(mktemp -d)
 chmod 755 "$work" # nginx workers run unprivileged
 trap 'kill $(jobs -p) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
-corpus "${CORPUS_DIR:-/tmp/herald-bench-corpus-$COUNT}" "$COUNT"
-CONTENT="${CORPUS_DIR:-/tmp/herald-bench-corpus-$COUNT}"
+corpus "${CORPUS_DIR:-$(corpus_dir "$COUNT")}" "$COUNT"
+CONTENT="${CORPUS_DIR:-$(corpus_dir "$COUNT")}"
 
 bench_config "$work/herald.toml" 18081
 TOKIO_WORKER_THREADS=$WORKERS "$HERALD" --config "$work/herald.toml" --content "$CONTENT" --state-dir "$work/state" serve 2>"$work/herald.log" &

@@ -6,7 +6,7 @@
 #   COUNT=10000 bench/startup.sh
 source "$(dirname "$0")/common.sh"
 COUNT=${COUNT:-100000}
-CONTENT=${CORPUS_DIR:-/tmp/herald-bench-corpus-$COUNT}
+CONTENT=${CORPUS_DIR:-$(corpus_dir "$COUNT")}
 build_release
 corpus "$CONTENT" "$COUNT"
 work=$(mktemp -d)

@@ -9,7 +9,7 @@ source "$(dirname "$0")/common.sh"
 ARTICLES=${ARTICLES:-1000}
 SUBSCRIBERS=${SUBSCRIBERS:-100}
 ROUNDS=${ROUNDS:-20}
-CONTENT=${CORPUS_DIR:-/tmp/herald-bench-corpus-$ARTICLES}
+CONTENT=${CORPUS_DIR:-$(corpus_dir "$ARTICLES")}
 build_release
 (cd "$ROOT" && cargo build --release --quiet --example websub_subscribers)
 corpus "$CONTENT" "$ARTICLES"

@@ -6,6 +6,11 @@
 //!
 //! `--format md` writes the same articles as Markdown with YAML front matter instead
 //! (for comparing with generators that read Markdown).
+//!
+//! Shapes: `--per-folder N` files a folder (default 100, like a portal's dated archive),
+//! `--flat` all in one folder (a scraped mirror); `--terms N` draws keywords from N
+//! distinct terms in all (the 12 categories included) instead of the 30 built in, so a
+//! site has about N category and tag feeds.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -182,7 +187,7 @@ struct Parts {
     category: &'static str,
     date: String,
     paragraphs: Vec<String>,
-    keywords: Vec<&'static str>,
+    keywords: Vec<String>,
 }
 
 fn scraped(p: &Parts) -> String {
@@ -227,7 +232,7 @@ fn markdown(p: &Parts) -> String {
     out
 }
 
-fn article(rng: &mut Rng, n: usize) -> Parts {
+fn article(rng: &mut Rng, n: usize, vocabulary: &[String]) -> Parts {
     let title = format!(
         "{} {} {} ({n})",
         rng.pick(&SUBJECTS),
@@ -278,7 +283,15 @@ fn article(rng: &mut Rng, n: usize) -> Parts {
         paragraphs.push(out);
     }
     let nk = rng.below(4);
-    let keywords = (0..nk).map(|_| rng.pick(&KEYWORDS)).collect();
+    let keywords = (0..nk)
+        .map(|_| {
+            if vocabulary.is_empty() {
+                rng.pick(&KEYWORDS).to_string()
+            } else {
+                vocabulary[rng.below(vocabulary.len())].clone()
+            }
+        })
+        .collect();
     Parts {
         title,
         category,
@@ -293,25 +306,53 @@ fn main() {
     let mut seed = 1u64;
     let mut out = PathBuf::from("corpus");
     let mut format = String::from("txt");
+    let mut per_folder = 100usize;
+    let mut terms = 0usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--flat" {
+            per_folder = 0;
+            continue;
+        }
         let v = args.next().unwrap_or_else(|| panic!("{a} needs a value"));
         match a.as_str() {
             "--count" => count = v.parse().expect("--count takes a number"),
             "--seed" => seed = v.parse().expect("--seed takes a number"),
             "--out" => out = PathBuf::from(v),
             "--format" => format = v,
-            _ => panic!("unknown argument {a} (use --count N --seed S --format txt|md --out DIR)"),
+            "--per-folder" => per_folder = v.parse().expect("--per-folder takes a number"),
+            "--terms" => terms = v.parse().expect("--terms takes a number"),
+            _ => panic!(
+                "unknown argument {a} (use --count N --seed S --format txt|md --out DIR [--flat | --per-folder N] [--terms N])"
+            ),
         }
     }
+    // Keywords beside the 12 categories: "<word> <word>" pairs, numbered when they repeat.
+    let vocabulary: Vec<String> = (0..terms.saturating_sub(CATEGORIES.len()))
+        .map(|i| {
+            let (a, b) = (
+                WORDS[i % WORDS.len()],
+                WORDS[(i / WORDS.len() + 7 * i) % WORDS.len()],
+            );
+            match i / (WORDS.len() * WORDS.len()) {
+                0 => format!("{a} {b}"),
+                k => format!("{a} {b} {k}"),
+            }
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let mut rng = Rng(seed);
     for n in 0..count {
-        // 100 files per folder, like a portal's dated archive.
-        let dir = out.join(format!("{:04}", n / 100));
-        if n % 100 == 0 {
+        let dir = if per_folder == 0 {
+            out.clone()
+        } else {
+            out.join(format!("{:04}", n / per_folder))
+        };
+        if n == 0 || (per_folder > 0 && n % per_folder == 0) {
             std::fs::create_dir_all(&dir).expect("create corpus dir");
         }
-        let parts = article(&mut rng, n);
+        let parts = article(&mut rng, n, &vocabulary);
         let (text, ext) = match format.as_str() {
             "md" => (markdown(&parts), "md"),
             _ => (scraped(&parts), "txt"),

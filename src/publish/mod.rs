@@ -121,12 +121,16 @@ impl Bucket {
             b = b.with_endpoint(&p.endpoint);
         }
         // Virtual-hosted requests to an endpoint go to the bucket's own host
-        // (`http://bucket.host:port`), as the AWS tools make it.
-        if let (false, Some(endpoint)) = (
-            p.path_style,
-            b.get_config_value(&AmazonS3ConfigKey::Endpoint),
-        ) {
-            b = b.with_endpoint(bucket_host(&endpoint, &target.bucket)?);
+        // (`http://bucket.host:port`), as the AWS tools make it; an endpoint that is an IP
+        // address has no such host, so it gets path-style requests.
+        let mut path_style = p.path_style;
+        if let (false, Some(endpoint)) =
+            (path_style, b.get_config_value(&AmazonS3ConfigKey::Endpoint))
+        {
+            match bucket_host(&endpoint, &target.bucket)? {
+                Some(host) => b = b.with_endpoint(host),
+                None => path_style = true,
+            }
         }
         if !p.region.is_empty() {
             b = b.with_region(&p.region);
@@ -138,7 +142,7 @@ impl Bucket {
             b = b.with_allow_http(true);
         }
         // Self-hosted stores mostly want path-style requests; AWS virtual-hosted ones.
-        b = b.with_virtual_hosted_style_request(!p.path_style);
+        b = b.with_virtual_hosted_style_request(!path_style);
         let store = b.build().with_context(|| {
             format!("cannot reach {target} (check [publish] and the AWS_* environment)")
         })?;
@@ -215,15 +219,19 @@ impl Bucket {
     }
 }
 
-/// `endpoint` with the bucket's name before its host, unless it is there already.
-fn bucket_host(endpoint: &str, bucket: &str) -> anyhow::Result<String> {
+/// `endpoint` with the bucket's name before its host, unless it is there already; None for
+/// an endpoint whose host is an IP address.
+fn bucket_host(endpoint: &str, bucket: &str) -> anyhow::Result<Option<String>> {
     let mut url = url::Url::parse(endpoint).with_context(|| format!("endpoint {endpoint:?}"))?;
-    let host = url.host_str().unwrap_or_default().to_string();
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_string(),
+        _ => return Ok(None),
+    };
     if !host.starts_with(&format!("{bucket}.")) {
         url.set_host(Some(&format!("{bucket}.{host}")))
             .with_context(|| format!("endpoint {endpoint:?}"))?;
     }
-    Ok(url.as_str().trim_end_matches('/').to_string())
+    Ok(Some(url.as_str().trim_end_matches('/').to_string()))
 }
 
 /// The MD5 of `bytes` in hex: a single-part upload's ETag.
@@ -379,13 +387,19 @@ mod tests {
     #[test]
     fn virtual_hosted_requests_go_to_the_buckets_host() {
         assert_eq!(
-            bucket_host("http://127.0.0.1:3900", "b").unwrap(),
-            "http://b.127.0.0.1:3900"
+            bucket_host("http://garage.lan:3900", "b")
+                .unwrap()
+                .as_deref(),
+            Some("http://b.garage.lan:3900")
         );
         assert_eq!(
-            bucket_host("https://b.s3.example.com/", "b").unwrap(),
-            "https://b.s3.example.com"
+            bucket_host("https://b.s3.example.com/", "b")
+                .unwrap()
+                .as_deref(),
+            Some("https://b.s3.example.com")
         );
+        assert_eq!(bucket_host("http://127.0.0.1:3900", "b").unwrap(), None);
+        assert_eq!(bucket_host("http://[::1]:3900", "b").unwrap(), None);
     }
 
     #[test]
