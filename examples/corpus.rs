@@ -344,10 +344,9 @@ fn main() {
         .collect();
     let mut rng = Rng(seed);
     for n in 0..count {
-        let dir = if per_folder == 0 {
-            out.clone()
-        } else {
-            out.join(format!("{:04}", n / per_folder))
+        let dir = match n.checked_div(per_folder) {
+            None => out.clone(),
+            Some(folder) => out.join(format!("{folder:04}")),
         };
         if n == 0 || (per_folder > 0 && n % per_folder == 0) {
             std::fs::create_dir_all(&dir).expect("create corpus dir");
