@@ -192,6 +192,21 @@ impl FeedSpec<'_> {
     /// renderer's version (the engine's render fingerprint). Equal digests, equal bytes; any
     /// change to the feed, one of its entries or the settings gives another digest.
     pub fn digest(&self, settings: &str, kind: Kind) -> blake3::Hash {
+        self.digest_with(settings, kind, &self.entries_digest())
+    }
+
+    /// The part of [`FeedSpec::digest`] every format shares: the entries (hashed once for
+    /// the three formats and the HTML page).
+    pub fn entries_digest(&self) -> blake3::Hash {
+        let mut h = blake3::Hasher::new();
+        for a in self.entries.iter() {
+            a.digest_into(&mut h);
+        }
+        h.finalize()
+    }
+
+    /// [`FeedSpec::digest`] given [`FeedSpec::entries_digest`].
+    pub fn digest_with(&self, settings: &str, kind: Kind, entries: &blake3::Hash) -> blake3::Hash {
         let mut h = blake3::Hasher::new();
         let FeedSpec {
             dir,
@@ -201,7 +216,7 @@ impl FeedSpec<'_> {
             total,
             description,
             html_url,
-            entries,
+            entries: _,
             updated,
             archive,
             page,
@@ -216,9 +231,7 @@ impl FeedSpec<'_> {
         }
         h.update(&(*total as u64).to_le_bytes());
         date(&mut h, updated);
-        for a in entries.iter() {
-            a.digest_into(&mut h);
-        }
+        h.update(entries.as_bytes());
         h.finalize()
     }
 }
@@ -287,23 +300,23 @@ pub fn archive_entries<T>(newest_first: &[T], per_page: usize, k: usize) -> &[T]
 }
 
 /// Archive document `k` of the feed `spec` stands for, given every article of its view
-/// newest first (`members`), owning its entries (a reference count each).
+/// newest first (`members`), owning its entries (a reference count each). Its `total`
+/// says only what the document shows of the view's size (whether a newer archive follows),
+/// so a full page's bytes and digest stay the same while newer articles arrive.
 pub fn archive_spec(
     spec: &FeedSpec,
-    members: &[&Arc<Article>],
+    members: &[Arc<Article>],
     per_page: usize,
     k: usize,
 ) -> FeedSpec<'static> {
-    let entries: Vec<Arc<Article>> = archive_entries(members, per_page, k)
-        .iter()
-        .map(|a| Arc::clone(a))
-        .collect();
+    let entries: Vec<Arc<Article>> = archive_entries(members, per_page, k).to_vec();
+    let last = archive_pages(members.len(), per_page);
     FeedSpec {
         dir: spec.dir.clone(),
         key: spec.key.clone(),
         title: spec.title.clone(),
         name: spec.name.clone(),
-        total: members.len(),
+        total: per_page * (k + 1) + usize::from(k < last),
         description: spec.description.clone(),
         html_url: spec.html_url.clone(),
         updated: entries
@@ -420,7 +433,12 @@ pub fn render_lists(
         .par_iter()
         .filter(|spec| spec.total > cfg.feed.entries)
         .map(|spec| {
-            let members = index.view_newest_first(&spec.key).unwrap_or_default();
+            let members: Vec<Arc<Article>> = index
+                .view_newest_first(&spec.key)
+                .unwrap_or_default()
+                .into_iter()
+                .cloned()
+                .collect();
             let mut p = Pages::new();
             for k in 1..=archive_pages(members.len(), cfg.feed.entries) {
                 render_feed(

@@ -221,9 +221,18 @@ fn objects_of(snapshot: &Arc<Snapshot>, pages: &mut PageTags) -> Vec<Object> {
         push(path, r, tag, Phase::Articles);
     }
     *pages = seen;
-    // Older pages of the views, made on request like article pages.
+    // Archive documents and older pages of the views, made on request like article pages.
     if let Some(maker) = &snapshot.page_maker {
         for (dir, view) in snapshot.paged.iter() {
+            for k in 1..=view.archives.len() {
+                for (ext, _) in render::FEED_FORMATS {
+                    let path = format!("{dir}archive/{k}.{ext}");
+                    if let Some(r) = snapshot.get(&format!("/{path}")) {
+                        let tag = r.tag.clone();
+                        push(path, r, tag, Phase::Lists);
+                    }
+                }
+            }
             for k in 2..=render::html_pages(view.members.len(), maker.cfg.feed.entries) {
                 if let Some(r) = snapshot.get(&format!("/{dir}page/{k}/")) {
                     let tag = r.tag.clone();

@@ -259,6 +259,8 @@ pub struct PageMaker {
     pub cache: Arc<FeedCache>,
     /// Of the settings that shape pages: part of every page's ETag.
     pub fingerprint: Arc<str>,
+    /// The same with what feeds show besides (their hubs): part of every feed's ETag.
+    pub feed_fingerprint: Arc<str>,
 }
 
 /// Route path → representation.
@@ -330,6 +332,28 @@ pub struct PagedView {
     pub spec: render::FeedSpec<'static>,
     /// Every article of the view, newest first.
     pub members: Vec<Arc<Article>>,
+    /// Its RFC 5005 archive documents, oldest first (see [`render::archive_spec`]).
+    pub archives: Vec<ArchivePage>,
+}
+
+/// What an archive document keeps between publishes: 16 bytes, where a published route
+/// per format would be a representation with its header values.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchivePage {
+    /// Identifies which articles, in which versions, it shows (pointers, never read).
+    pub print: u64,
+    /// Unix seconds; moves only when the page changes.
+    pub last_modified: i64,
+}
+
+/// A feed's `Link` header: its hubs (WebSub) and itself.
+pub fn feed_link(hubs: &[String], self_url: &str) -> String {
+    let mut link: String = hubs
+        .iter()
+        .map(|h| format!("<{h}>; rel=\"hub\", "))
+        .collect();
+    link.push_str(&format!("<{self_url}>; rel=\"self\""));
+    link
 }
 
 /// Paged views by their folder ("" for the whole site, `categories/<slug>/`, `tags/<slug>/`).
@@ -413,7 +437,41 @@ impl Snapshot {
                 self.config_epoch,
             )));
         }
-        self.routes.get(path).cloned()
+        self.routes
+            .get(path)
+            .cloned()
+            .or_else(|| self.archive_document(path))
+    }
+
+    /// Archive document `k` of a view's feed (`path`: `/{dir}archive/<k>.<ext>`), made from
+    /// the view's articles: its ETag a digest of what it shows, its Last-Modified the one
+    /// the publisher keeps for it, a day's `max-age` when it is full.
+    fn archive_document(&self, path: &str) -> Option<Arc<Rendered>> {
+        let (dir, file) = path.strip_prefix('/')?.rsplit_once("archive/")?;
+        let (k, ext) = file.split_once('.')?;
+        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()) || k.starts_with('0') {
+            return None;
+        }
+        let k: usize = k.parse().ok()?;
+        let (_, kind) = render::FEED_FORMATS.into_iter().find(|(e, _)| *e == ext)?;
+        let view = self.paged.get(dir)?;
+        let page = view.archives.get(k.checked_sub(1)?)?;
+        let maker = self.page_maker.as_ref()?;
+        let cfg = &maker.cfg;
+        let spec = render::archive_spec(&view.spec, &view.members, cfg.feed.entries, k);
+        let tag = PageTag::of_hash(&spec.digest(&maker.feed_fingerprint, kind));
+        let link = feed_link(&cfg.hub_urls(), &cfg.url(path));
+        let max_age = render::archive_max_age(&spec, cfg);
+        let feed = Arc::new(LazyFeed {
+            spec,
+            cfg: cfg.clone(),
+            cache: maker.cache.clone(),
+        });
+        let r = Rendered::lazy(kind, feed, tag, page.last_modified, Some(link));
+        Some(Arc::new(match max_age {
+            Some(secs) => r.with_max_age(secs),
+            None => r,
+        }))
     }
 
     /// Page `k` ≥ 2 of a view (`file`: `/{dir}page/<k>/index.html`), made from the view's
@@ -500,6 +558,7 @@ mod tests {
             cfg: Arc::new(cfg),
             cache: Arc::new(FeedCache::new(1 << 20, metrics.clone())),
             fingerprint: "settings".into(),
+            feed_fingerprint: "settings|[]".into(),
         });
         let route = Rendered::page(packed.clone(), maker.clone(), 0);
         assert_eq!(route.body(Coding::Identity), plain_page);
@@ -521,6 +580,7 @@ mod tests {
         );
         let other = Arc::new(PageMaker {
             fingerprint: "other settings".into(),
+            feed_fingerprint: "other settings|[]".into(),
             cache: maker.cache.clone(),
             cfg: maker.cfg.clone(),
         });

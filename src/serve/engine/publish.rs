@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::render::{sitemap, FeedSpec};
+use crate::serve::snapshot::{feed_link, ArchivePage};
 
 /// What the last snapshot published, and what the next one is compared with.
 pub(super) struct Publisher {
@@ -264,15 +265,10 @@ impl Publisher {
         pages.extend(found);
         // Sitemap children no longer part of the sitemap.
         removed.extend(gone.iter().map(|p| format!("/{p}")));
-        if full {
-            kept.paged = PagedViews::default();
-        }
-        let (archives, gone_archives) = self.archives(index, &specs, cfg, full, &affected, kept);
-        removed.extend(gone_archives);
+        self.paged_views(index, &specs, cfg, full, &affected, &mut kept.paged, now);
         let terms: Vec<_> = specs
             .into_iter()
             .filter(|spec| spec.key != "feed" && (full || affected.contains(&spec.key)))
-            .chain(archives)
             .collect();
         let lazy = self.term_feeds(terms, cfg);
         let mut prepared: Vec<Prepared> = pages
@@ -321,83 +317,78 @@ impl Publisher {
         }
     }
 
-    /// The archive documents (RFC 5005) of the main feed and of every affected term feed
-    /// (every feed when `full`) whose articles changed, as specs to publish like term
-    /// feeds; and the routes of pages no longer there (a view that shrank). The same views'
-    /// articles are kept for their older HTML pages (`kept.paged`).
-    fn archives<'a>(
+    /// The views with more articles than one feed holds (the main one and every affected
+    /// term's; every view when `full`), kept in `paged` for the documents made from them on
+    /// request: RFC 5005 archive documents and older HTML pages (see [`PagedView`]). An
+    /// archive page's Last-Modified moves only when what it shows changes (known by a
+    /// fingerprint of its articles' pointers, never read) or the settings do (`full`).
+    fn paged_views(
         &self,
         index: &Index,
-        specs: &[FeedSpec<'a>],
+        specs: &[FeedSpec],
         cfg: &Config,
         full: bool,
         affected: &HashSet<String>,
-        kept: &mut Kept,
-    ) -> (Vec<FeedSpec<'static>>, Vec<String>) {
-        let Kept {
-            archived, paged, ..
-        } = kept;
+        paged: &mut PagedViews,
+        now: i64,
+    ) {
         use std::hash::{BuildHasher, Hash, Hasher};
         let n = cfg.feed.entries;
-        let mut out = Vec::new();
-        let mut gone = Vec::new();
         let touched = specs
             .iter()
             .filter(|s| full || s.key == "feed" || affected.contains(&s.key));
         for spec in touched {
-            let members = if spec.total > n {
-                index.view_newest_first(&spec.key).unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            if members.is_empty() {
-                paged.remove(&spec.dir);
-            } else {
-                let view = PagedView {
-                    spec: spec.clone().into_owned(),
-                    members: members.iter().map(|a| Arc::clone(a)).collect(),
-                };
-                paged.insert(spec.dir.clone(), Arc::new(view));
+            let before = paged.remove(&spec.dir);
+            if spec.total <= n {
+                continue;
             }
+            let members: Vec<Arc<Article>> = index
+                .view_newest_first(&spec.key)
+                .unwrap_or_default()
+                .into_iter()
+                .cloned()
+                .collect();
             let last = render::archive_pages(members.len(), n);
-            let before = archived.remove(&spec.key).unwrap_or_default();
-            let mut now = Vec::with_capacity(last);
-            for k in 1..=last {
-                // Which articles, which versions (pointers: never read), and whether a newer
-                // archive follows: all a page shows of the view.
-                let mut h = foldhash::fast::FixedState::with_seed(0xa2c4).build_hasher();
-                (k, k < last).hash(&mut h);
-                for a in render::archive_entries(&members, n, k) {
-                    (Arc::as_ptr(a) as usize).hash(&mut h);
-                }
-                let print = h.finish();
-                now.push(print);
-                if full || before.get(k - 1) != Some(&print) {
-                    let mut page = render::archive_spec(spec, &members, n, k);
-                    // What a page shows of the view's size: whether a newer archive follows.
-                    page.total = n * (k + 1) + usize::from(k < last);
-                    out.push(page);
-                }
-            }
-            for k in last + 1..=before.len() {
-                for (ext, _) in render::FEED_FORMATS {
-                    gone.push(format!("/{}", spec.archive_path(k, ext)));
-                }
-            }
-            if !now.is_empty() {
-                archived.insert(spec.key.clone(), now);
-            }
+            let archives = (1..=last)
+                .map(|k| {
+                    // Which articles, which versions, and whether a newer archive follows:
+                    // all a page shows of the view.
+                    let mut h = foldhash::fast::FixedState::with_seed(0xa2c4).build_hasher();
+                    (k, k < last).hash(&mut h);
+                    let entries = render::archive_entries(&members, n, k);
+                    for a in entries {
+                        (Arc::as_ptr(a) as usize).hash(&mut h);
+                    }
+                    let print = h.finish();
+                    let was = before.as_ref().and_then(|v| v.archives.get(k - 1));
+                    let last_modified = match was {
+                        Some(p) if !full && p.print == print => p.last_modified,
+                        Some(p) => p.last_modified.max(now + 1),
+                        // At a start anything may have changed while herald was down.
+                        None if self.generation == 0 => now,
+                        None => entries
+                            .iter()
+                            .map(|a| a.updated.timestamp())
+                            .max()
+                            .unwrap_or(now)
+                            .min(now),
+                    };
+                    ArchivePage {
+                        print,
+                        last_modified,
+                    }
+                })
+                .collect();
+            let view = PagedView {
+                spec: spec.clone().into_owned(),
+                members,
+                archives,
+            };
+            paged.insert(spec.dir.clone(), Arc::new(view));
         }
-        // A term no article has any more: its archives go with its feed.
-        let live: HashSet<&str> = specs.iter().map(|s| s.key.as_str()).collect();
-        for key in affected.iter().filter(|k| !live.contains(k.as_str())) {
-            for k in 1..=archived.remove(key).map_or(0, |p| p.len()) {
-                for (ext, _) in render::FEED_FORMATS {
-                    gone.push(format!("/{key}/archive/{k}.{ext}"));
-                }
-            }
-        }
-        (out, gone)
+        // A term no article has any more: its pages go with its feed.
+        let live: HashSet<&str> = specs.iter().map(|s| s.dir.as_str()).collect();
+        paged.retain(|dir, _| live.contains(dir.as_str()));
     }
 
     /// The set of article pages after `changed` (every article when `full`), and how many
@@ -435,6 +426,7 @@ impl Publisher {
                 cfg: cfg.clone(),
                 cache: self.feed_cache.clone(),
                 fingerprint: self.fingerprint.clone(),
+                feed_fingerprint: self.feed_fingerprint(cfg).into(),
             })),
             config_epoch: self.config_epoch,
             generation: self.generation,
@@ -453,23 +445,23 @@ impl Publisher {
     /// The affected term feeds, published unrendered: per format a digest of everything the
     /// body shows stands for it (the ETag), and the body is made on request.
     fn term_feeds(&self, terms: Vec<FeedSpec<'_>>, cfg: &Arc<Config>) -> Vec<Prepared> {
-        // A term feed also shows the hubs it advertises (settings that do not shape
-        // articles, so not part of the fingerprint the article cache is keyed by).
-        let fingerprint = format!("{}|{:?}", self.fingerprint, cfg.hub_urls());
+        let fingerprint = self.feed_fingerprint(cfg);
         let (fingerprint, feed_cache) = (&fingerprint, &self.feed_cache);
         terms
             .into_par_iter()
             .flat_map_iter(|spec| {
+                let entries = spec.entries_digest();
                 let mut digests: Vec<_> = render::FEED_FORMATS
                     .iter()
                     .map(|&(ext, kind)| {
-                        let tag = PageTag::of_hash(&spec.digest(fingerprint, kind));
+                        let tag = PageTag::of_hash(&spec.digest_with(fingerprint, kind, &entries));
                         (format!("/{}", spec.path(ext)), kind, tag)
                     })
                     .collect();
                 // A term's own HTML page, made from the same spec (the site's is the index).
                 if spec.archive.is_none() && !spec.dir.is_empty() {
-                    let tag = PageTag::of_hash(&spec.digest(fingerprint, Kind::Html));
+                    let tag =
+                        PageTag::of_hash(&spec.digest_with(fingerprint, Kind::Html, &entries));
                     digests.push((
                         format!("/{}", render::html_page_path(&spec.dir, 1)),
                         Kind::Html,
@@ -494,6 +486,13 @@ impl Publisher {
                 })
             })
             .collect()
+    }
+
+    /// What a term feed's digest stands for besides its entries: the settings, and the hubs
+    /// it advertises (settings that do not shape articles, so not part of the fingerprint
+    /// the article cache is keyed by).
+    fn feed_fingerprint(&self, cfg: &Config) -> String {
+        format!("{}|{:?}", self.fingerprint, cfg.hub_urls())
     }
 
     /// Settles each prepared route against the last snapshot: an unchanged tag keeps its
@@ -633,9 +632,6 @@ impl Engine {
 struct Kept {
     /// The sitemap's articles by month, each month made again only when it changed.
     sitemaps: sitemap::Sitemaps,
-    /// Per feed key, a fingerprint of each archive page as last published (which articles,
-    /// which versions: pointers, never read): unchanged pages are not made again.
-    archived: HashMap<String, Vec<u64>>,
     /// The views with older HTML pages, as served.
     paged: PagedViews,
 }
@@ -651,16 +647,6 @@ fn body_bytes(state_dir: &Path, body: Vec<u8>) -> bytes::Bytes {
         }
     }
     crate::serve::coding::exact(body)
-}
-
-/// A feed's `Link` header: its hubs (WebSub) and itself.
-fn feed_link(hubs: &[String], self_url: &str) -> String {
-    let mut link: String = hubs
-        .iter()
-        .map(|h| format!("<{h}>; rel=\"hub\", "))
-        .collect();
-    link.push_str(&format!("<{self_url}>; rel=\"self\""));
-    link
 }
 
 /// The sitemaps and `robots.txt`, and what the next publish compares with.
