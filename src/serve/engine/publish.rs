@@ -265,7 +265,12 @@ impl Publisher {
         pages.extend(found);
         // Sitemap children no longer part of the sitemap.
         removed.extend(gone.iter().map(|p| format!("/{p}")));
-        self.paged_views(index, &specs, cfg, full, &affected, &mut kept.paged, now);
+        let scope = Scope {
+            full,
+            affected: &affected,
+            now,
+        };
+        self.paged_views(index, &specs, cfg, &scope, &mut kept.paged);
         let terms: Vec<_> = specs
             .into_iter()
             .filter(|spec| spec.key != "feed" && (full || affected.contains(&spec.key)))
@@ -327,12 +332,15 @@ impl Publisher {
         index: &Index,
         specs: &[FeedSpec],
         cfg: &Config,
-        full: bool,
-        affected: &HashSet<String>,
+        scope: &Scope,
         paged: &mut PagedViews,
-        now: i64,
     ) {
         use std::hash::{BuildHasher, Hash, Hasher};
+        let Scope {
+            full,
+            affected,
+            now,
+        } = *scope;
         let n = cfg.feed.entries;
         let touched = specs
             .iter()
@@ -625,6 +633,13 @@ impl Engine {
             systemd::status(&self.status());
         }
     }
+}
+
+/// What a publish covers: everything (`full`), or the feeds `affected` by a change; at `now`.
+struct Scope<'a> {
+    full: bool,
+    affected: &'a HashSet<String>,
+    now: i64,
 }
 
 /// What a publish keeps for the next one to make only what changed.
