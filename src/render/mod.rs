@@ -428,54 +428,54 @@ pub fn render_lists(
             a
         });
     render_front(&views, &specs, cfg, empty_updated, &mut pages);
-    // Every feed's archive documents (RFC 5005), each page rendered once.
-    let archives: Vec<Pages> = specs
+    // Every view's older documents: its feed's archives (RFC 5005) and its older HTML
+    // pages, and each term's own page; one job per document, so the main view's hundreds
+    // of pages spread over the cores like the rest.
+    let n = cfg.feed.entries;
+    let members: Vec<Vec<Arc<Article>>> = specs
         .par_iter()
-        .filter(|spec| spec.total > cfg.feed.entries)
-        .map(|spec| {
-            let members: Vec<Arc<Article>> = index
+        .map(|spec| match spec.total > n {
+            true => index
                 .view_newest_first(&spec.key)
                 .unwrap_or_default()
                 .into_iter()
                 .cloned()
-                .collect();
-            let mut p = Pages::new();
-            for k in 1..=archive_pages(members.len(), cfg.feed.entries) {
-                render_feed(
-                    &archive_spec(spec, &members, cfg.feed.entries, k),
-                    cfg,
-                    &mut p,
-                );
-            }
-            p
+                .collect(),
+            false => Vec::new(),
         })
         .collect();
-    pages.extend(archives.into_iter().flatten());
-    // Every view's HTML pages: a term's own page, and every older page of every view.
-    let html: Vec<Pages> = specs
+    let jobs: Vec<(usize, Older)> = specs
+        .iter()
+        .zip(&members)
+        .enumerate()
+        .flat_map(|(i, (spec, m))| {
+            let own = (!spec.dir.is_empty()).then_some((i, Older::Own));
+            // (`m` is empty for a view of one page.)
+            let archives = (1..=archive_pages(m.len(), n)).map(move |k| (i, Older::Archive(k)));
+            let html = (2..=html_pages(m.len(), n)).map(move |k| (i, Older::Page(k)));
+            own.into_iter().chain(archives).chain(html)
+        })
+        .collect();
+    let older: Vec<Pages> = jobs
         .par_iter()
-        .map(|spec| {
+        .map(|&(i, job)| {
+            let (spec, m) = (&specs[i], &members[i]);
             let mut p = Pages::new();
-            if !spec.dir.is_empty() {
-                p.insert(html_page_path(&spec.dir, 1), list_page(spec, cfg));
-            }
-            if spec.total > cfg.feed.entries {
-                let members: Vec<Arc<Article>> = index
-                    .view_newest_first(&spec.key)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .cloned()
-                    .collect();
-                for k in 2..=html_pages(members.len(), cfg.feed.entries) {
-                    if let Some(older) = html_page_spec(spec, &members, cfg.feed.entries, k) {
-                        p.insert(html_page_path(&spec.dir, k), list_page(&older, cfg));
+            match job {
+                Older::Own => {
+                    p.insert(html_page_path(&spec.dir, 1), list_page(spec, cfg));
+                }
+                Older::Archive(k) => render_feed(&archive_spec(spec, m, n, k), cfg, &mut p),
+                Older::Page(k) => {
+                    if let Some(page) = html_page_spec(spec, m, n, k) {
+                        p.insert(html_page_path(&spec.dir, k), list_page(&page, cfg));
                     }
                 }
             }
             p
         })
         .collect();
-    pages.extend(html.into_iter().flatten());
+    pages.extend(older.into_iter().flatten());
     let mut sitemaps = sitemap::Sitemaps::default();
     sitemaps.rebuild(index.articles());
     pages.extend(sitemaps.render(&specs, cfg, empty_updated, true).0);
@@ -483,6 +483,17 @@ pub fn render_lists(
     pages.insert("news-sitemap.xml".into(), sitemap::news_sitemap(&news, cfg));
     pages.insert("robots.txt".into(), robots_txt(robots, cfg));
     pages
+}
+
+/// One of a view's documents besides its current feed (see [`render_lists`]).
+#[derive(Debug, Clone, Copy)]
+enum Older {
+    /// A term's own HTML page.
+    Own,
+    /// Archive document `k`.
+    Archive(usize),
+    /// HTML page `k` ≥ 2.
+    Page(usize),
 }
 
 /// `robots.txt`: the content dir's own, else one naming the sitemaps.
