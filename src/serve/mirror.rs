@@ -205,6 +205,16 @@ fn objects_of(snapshot: &Arc<Snapshot>, pages: &mut PageTags) -> Vec<Object> {
             r.tag.clone(),
             Phase::of(&path, false),
         );
+        // A term's own page is made from its feed (see `Snapshot::get`).
+        let term_dir = route
+            .strip_suffix("feed.atom")
+            .filter(|d| d.starts_with("/categories/") || d.starts_with("/tags/"));
+        if let Some(dir) = term_dir {
+            if let Some(page) = snapshot.get(dir) {
+                let tag = page.tag.clone();
+                push(format!("{}index.html", &dir[1..]), page, tag, Phase::Pages);
+            }
+        }
     }
     let mut seen = PageTags::default();
     for a in snapshot.articles_by_slug.keys() {

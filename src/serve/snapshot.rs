@@ -419,12 +419,7 @@ impl Snapshot {
     /// page of a view (their bodies are made when first sent, see [`Rendered::page`]).
     pub fn get(&self, path: &str) -> Option<Arc<Rendered>> {
         if path.ends_with('/') {
-            let file = format!("{path}index.html");
-            return self
-                .routes
-                .get(&file)
-                .cloned()
-                .or_else(|| self.older_page(&file));
+            return self.get(&format!("{path}index.html"));
         }
         let slug = path
             .strip_prefix("/articles/")
@@ -441,6 +436,45 @@ impl Snapshot {
             .get(path)
             .cloned()
             .or_else(|| self.archive_document(path))
+            .or_else(|| self.term_page(path))
+            .or_else(|| self.older_page(path))
+    }
+
+    /// The route whose Last-Modified dates a view's HTML pages: the index for the whole
+    /// site, a term's Atom feed (its digest covers the view's size, so it moves whenever
+    /// the view changes).
+    fn view_dated_by(&self, dir: &str) -> Option<&Arc<Rendered>> {
+        if dir.is_empty() {
+            self.routes.get("/index.html")
+        } else {
+            self.routes.get(&format!("/{dir}feed.atom"))
+        }
+    }
+
+    /// A category's or tag's own page (`file`: `/{dir}index.html`), made from its feed's
+    /// spec: its ETag a digest of what it shows, its Last-Modified its Atom feed's.
+    fn term_page(&self, file: &str) -> Option<Arc<Rendered>> {
+        let dir = file.strip_prefix('/')?.strip_suffix("index.html")?;
+        let slug = dir
+            .strip_prefix("categories/")
+            .or_else(|| dir.strip_prefix("tags/"))?
+            .strip_suffix('/')?;
+        if slug.is_empty() || slug.contains('/') {
+            return None;
+        }
+        let atom = self.view_dated_by(dir)?;
+        let Repr::Lazy { feed, .. } = &atom.repr else {
+            return None;
+        };
+        let maker = self.page_maker.as_ref()?;
+        let tag = PageTag::of_hash(&feed.spec.digest(&maker.fingerprint, Kind::Html));
+        Some(Arc::new(Rendered::lazy(
+            Kind::Html,
+            feed.clone(),
+            tag,
+            atom.last_modified,
+            None,
+        )))
     }
 
     /// Archive document `k` of a view's feed (`path`: `/{dir}archive/<k>.<ext>`), made from
@@ -475,8 +509,8 @@ impl Snapshot {
     }
 
     /// Page `k` ≥ 2 of a view (`file`: `/{dir}page/<k>/index.html`), made from the view's
-    /// articles: its ETag a digest of what it shows, its Last-Modified the view's own page's
-    /// (which changes whenever the view does: it shows the view's size).
+    /// articles: its ETag a digest of what it shows, its Last-Modified the view's
+    /// ([`Snapshot::view_dated_by`]).
     fn older_page(&self, file: &str) -> Option<Arc<Rendered>> {
         let rest = file.strip_prefix('/')?.strip_suffix("/index.html")?;
         let (dir, k) = rest.rsplit_once("page/")?;
@@ -486,7 +520,7 @@ impl Snapshot {
         let k: usize = k.parse().ok()?;
         let view = self.paged.get(dir)?;
         let maker = self.page_maker.as_ref()?;
-        let own = self.routes.get(&format!("/{dir}index.html"))?;
+        let own = self.view_dated_by(dir)?;
         let spec = render::html_page_spec(&view.spec, &view.members, maker.cfg.feed.entries, k)?;
         let tag = PageTag::of_hash(&spec.digest(&maker.fingerprint, Kind::Html));
         let feed = Arc::new(LazyFeed {

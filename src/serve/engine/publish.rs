@@ -459,23 +459,13 @@ impl Publisher {
             .into_par_iter()
             .flat_map_iter(|spec| {
                 let entries = spec.entries_digest();
-                let mut digests: Vec<_> = render::FEED_FORMATS
+                let digests: Vec<_> = render::FEED_FORMATS
                     .iter()
                     .map(|&(ext, kind)| {
                         let tag = PageTag::of_hash(&spec.digest_with(fingerprint, kind, &entries));
                         (format!("/{}", spec.path(ext)), kind, tag)
                     })
                     .collect();
-                // A term's own HTML page, made from the same spec (the site's is the index).
-                if spec.archive.is_none() && !spec.dir.is_empty() {
-                    let tag =
-                        PageTag::of_hash(&spec.digest_with(fingerprint, Kind::Html, &entries));
-                    digests.push((
-                        format!("/{}", render::html_page_path(&spec.dir, 1)),
-                        Kind::Html,
-                        tag,
-                    ));
-                }
                 let updated = spec.entries.iter().map(|a| a.updated.timestamp()).max();
                 let feed = Arc::new(LazyFeed {
                     spec: spec.into_owned(),
@@ -705,7 +695,6 @@ fn removed_routes(affected: &HashSet<String>, specs: &[FeedSpec]) -> Vec<String>
         for (ext, _) in render::FEED_FORMATS {
             removed.push(format!("/{key}/feed.{ext}"));
         }
-        removed.push(format!("/{key}/index.html"));
     }
     removed
 }
