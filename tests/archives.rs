@@ -135,17 +135,47 @@ fn the_archive_chain_reaches_every_article_once_in_order() {
 fn a_new_article_changes_the_current_feed_and_at_most_one_archive() {
     let (site, cfg) = site_of(1010);
     let server = TestServer::start_with_config(&site, &cfg, &[]);
-    let etags = |server: &TestServer| -> BTreeMap<String, String> {
+    // Each document's ETag and Last-Modified, along the chain.
+    let validators = |server: &TestServer| -> BTreeMap<String, (String, String)> {
         let mut out = BTreeMap::new();
         let mut next = Some("/feed.atom".to_string());
         while let Some(path) = next.take() {
             let r = server.get(&path);
-            out.insert(path.clone(), r.header("etag").unwrap().to_string());
+            let (etag, lm) = (
+                r.header("etag").unwrap(),
+                r.header("last-modified").unwrap(),
+            );
+            out.insert(path.clone(), (etag.to_string(), lm.to_string()));
             next = xml_page(&r.text()).1;
         }
         out
     };
+    let etags = |server: &TestServer| -> BTreeMap<String, String> {
+        validators(server)
+            .into_iter()
+            .map(|(p, (e, _))| (p, e))
+            .collect()
+    };
+    let before_all = validators(&server);
     let before = etags(&server);
+    // Archive documents (made on request) revalidate like any route, by either validator.
+    for (path, (etag, lm)) in before_all.iter().filter(|(p, _)| p.contains("/archive/")) {
+        let r = server.request("GET", path, &[("If-None-Match", etag)]);
+        assert_eq!(r.status, 304, "{path}");
+        let r = server.request("GET", path, &[("If-Modified-Since", lm)]);
+        assert_eq!(r.status, 304, "{path}");
+    }
+    // The oldest page is full (20 pages of 50; the newest holds 10): cached a day.
+    let oldest = server.get("/archive/1.atom");
+    assert_eq!(
+        oldest.header("cache-control"),
+        Some("public, max-age=86400")
+    );
+    let newest = server.get("/archive/20.atom");
+    assert_ne!(
+        newest.header("cache-control"),
+        Some("public, max-age=86400")
+    );
     assert_eq!(before.len(), 1 + 20, "50 current, 960 in 20 archives");
     std::fs::write(
         site.content().join("new.md"),
@@ -163,6 +193,17 @@ fn a_new_article_changes_the_current_feed_and_at_most_one_archive() {
         .map(|(p, _)| p)
         .collect();
     assert!(changed.len() <= 1, "archives changed: {changed:?}");
+    // An unchanged document keeps its Last-Modified; a changed one moves on.
+    for (path, (etag, lm)) in validators(&server) {
+        let (etag0, lm0) = &before_all[&path];
+        if &etag == etag0 {
+            assert_eq!(&lm, lm0, "{path}: same bytes, same Last-Modified");
+        } else {
+            // (Within the second of the change it may show the same date, as its `Date`.)
+            let r = server.request("GET", &path, &[("If-Modified-Since", lm0)]);
+            assert_eq!(r.status, 200, "{path}: changed, yet 304 to its old date");
+        }
+    }
     // And the chain still reaches every article once.
     let titles = follow(&server, "/feed.json");
     assert_eq!(titles.len(), 1011);
