@@ -52,6 +52,28 @@ fn listeners(cfg: &Config) -> anyhow::Result<Vec<tokio::net::TcpListener>> {
     Ok(out)
 }
 
+/// What acts on each publish, from the first one on: WebSub (a feed changed while herald
+/// was down is pushed on start) and the mirror to object storage (what changed while
+/// herald was down is known from the state). Returns where the engine sends each
+/// publish, and the built-in hub.
+fn after_publish(
+    cfg: &Arc<Config>,
+    metrics: &Arc<Metrics>,
+    site: &tokio::sync::watch::Receiver<Option<Arc<crate::serve::snapshot::Snapshot>>>,
+) -> anyhow::Result<(
+    Vec<crate::serve::events::PublishedTx>,
+    Option<Arc<websub::Hub>>,
+)> {
+    let websub = websub::start(cfg, metrics, site.clone()).context("failed to start WebSub")?;
+    let (mut on_publish, hub) = match websub {
+        Some(w) => (vec![w.tx], w.hub),
+        None => (Vec::new(), None),
+    };
+    on_publish
+        .extend(mirror::start(cfg, metrics).context("failed to start publishing to [publish] to")?);
+    Ok((on_publish, hub))
+}
+
 async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let (site_tx, site_rx) = tokio::sync::watch::channel(None);
@@ -61,20 +83,7 @@ async fn serve(cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
     let (engine_tx, engine_rx) = std::sync::mpsc::channel::<Msg>();
     let engine_cfg = Arc::new(cfg.clone());
     let engine_metrics = metrics.clone();
-    // WebSub hears of every publish from the first one on (a feed changed while herald was
-    // down is pushed on start).
-    let websub =
-        websub::start(&engine_cfg, &metrics, site_rx.clone()).context("failed to start WebSub")?;
-    let (mut on_publish, hub) = match websub {
-        Some(w) => (vec![w.tx], w.hub),
-        None => (Vec::new(), None),
-    };
-    // So does the mirror to object storage (what changed while herald was down is known
-    // from the state).
-    on_publish.extend(
-        mirror::start(&engine_cfg, &metrics)
-            .context("failed to start publishing to [publish] to")?,
-    );
+    let (on_publish, hub) = after_publish(&engine_cfg, &metrics, &site_rx)?;
     let engine = std::thread::Builder::new()
         .name("herald-engine".into())
         .spawn(move || {
