@@ -387,20 +387,41 @@ fn open(file: &Path) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// Rows written per transaction. The engine writes to the same file (records, routes'
+/// Last-Modified) and waits for the lock meanwhile: a first start's million rows in one
+/// transaction held it for seconds, and every publish behind it (new files took up to
+/// 20 s to be served at a million articles).
+const WRITE_BATCH: usize = 8192;
+
+/// How long the writer leaves the lock free between batches, so a waiting engine gets it
+/// (SQLite's busy handler polls; a writer starting its next batch at once could win
+/// every time).
+const BETWEEN_BATCHES: std::time::Duration = std::time::Duration::from_millis(20);
+
 fn run(mut conn: Connection, rx: Receiver<Vec<Op>>) {
     while let Ok(mut ops) = rx.recv() {
-        // Take everything queued as one transaction.
+        // Take everything queued, written in batches.
         while let Ok(more) = rx.try_recv() {
             ops.extend(more);
         }
         let n = ops.len();
-        if let Err(e) = write(&mut conn, ops) {
-            warn!(
+        let mut failed = None;
+        let mut ops = ops.into_iter().peekable();
+        while ops.peek().is_some() {
+            let batch: Vec<Op> = ops.by_ref().take(WRITE_BATCH).collect();
+            if let Err(e) = write(&mut conn, batch) {
+                failed = Some(e);
+            }
+            if ops.peek().is_some() {
+                std::thread::sleep(BETWEEN_BATCHES);
+            }
+        }
+        match failed {
+            Some(e) => warn!(
                 error = format!("{e:#}"),
                 "article cache write failed; those files will be parsed again on restart"
-            );
-        } else {
-            debug!(entries = n, "article cache written");
+            ),
+            None => debug!(entries = n, "article cache written"),
         }
     }
 }
