@@ -235,13 +235,8 @@ fn titles_of(feed_json: &[u8], n: usize) -> Vec<String> {
 /// A site with the sample content and 70 more articles in one category (more than a page
 /// of them), one with a featured image, one with a long word and a wide table.
 fn site() -> Site {
-    let dir = tempfile::tempdir().unwrap();
-    let content = dir.path().join("content");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("content"),
-        &content,
-    );
-    let more = content.join("economy");
+    let site = Site::sample();
+    let more = site.content().join("economy");
     std::fs::create_dir_all(&more).unwrap();
     for i in 1..=70 {
         std::fs::write(
@@ -269,10 +264,7 @@ fn site() -> Site {
         ),
     )
     .unwrap();
-    Site {
-        dir,
-        config: fixtures().join("config/serve.toml"),
-    }
+    site
 }
 
 #[test]

@@ -30,19 +30,6 @@ fn have(program: &str) -> bool {
     found
 }
 
-/// A site whose content is a copy of the repository's sample `content/`.
-fn sample_site() -> Site {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("content"),
-        &dir.path().join("content"),
-    );
-    Site {
-        dir,
-        config: fixtures().join("config/serve.toml"),
-    }
-}
-
 /// What herald itself says: JSON Feed items by id.
 fn herald_items(server: &TestServer) -> HashMap<String, Value> {
     items_by_id(&serde_json::from_slice(&server.get("/feed.json").body).unwrap())
@@ -165,7 +152,7 @@ fn newsboat_reads_every_entry_once_and_follows_changes_in_place() {
     if !have("newsboat") {
         return;
     }
-    let site = sample_site();
+    let site = Site::sample();
     let server = TestServer::start(&site, &[]);
     // newsboat keeps one item per guid across all its feeds: one cache per format.
     let readers: Vec<(String, Newsboat)> = ["atom", "rss"]
@@ -236,7 +223,7 @@ fn sfeed_reads_every_entry_once_and_imports_the_opml_once_per_feed() {
     if !have("sfeed_update") || !have("sfeed_opml_import") {
         return;
     }
-    let site = sample_site();
+    let site = Site::sample();
     let server = TestServer::start(&site, &[]);
     let base = format!("http://{}", server.addr);
     let dir = site.out("sfeed");

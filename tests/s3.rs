@@ -212,19 +212,6 @@ impl Drop for Garage {
     }
 }
 
-/// A site with the repository's sample content (articles in folders, an image).
-fn sample_site() -> Site {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("content"),
-        &dir.path().join("content"),
-    );
-    Site {
-        dir,
-        config: fixtures().join("config/serve.toml"),
-    }
-}
-
 /// The serve fixture's config plus `[publish]` to `s3://herald/<prefix>`.
 fn publish_config(site: &Site, prefix: &str) -> PathBuf {
     let base = std::fs::read_to_string(&site.config).unwrap();
@@ -249,18 +236,11 @@ fn build_to_a_bucket_holds_what_build_writes_to_a_folder_and_replicas_agree() {
     let Some(garage) = Garage::start() else {
         return;
     };
-    let site = sample_site();
+    let site = Site::sample();
     let folder = site.build("out");
     let config = publish_config(&site, "unused");
     let build = |state: &Path, to: &str| {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(&config)
-            .arg("--content")
-            .arg(site.content())
-            .arg("--state-dir")
-            .arg(state)
-            .env_remove("RUST_LOG");
+        let mut cmd = site.command_at(&config, &site.content(), state);
         garage.env(&mut cmd);
         let o = cmd.args(["build", "--out", to]).output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -312,7 +292,7 @@ fn serve_mirrors_every_change_and_catches_up_after_the_store_and_itself_restart(
     let Some(garage) = Garage::start() else {
         return;
     };
-    let site = sample_site();
+    let site = Site::sample();
     let config = publish_config(&site, "live");
     let start = || {
         let mut cmd = site.command(&config);
@@ -454,21 +434,14 @@ fn two_serving_replicas_publish_identical_objects() {
     let Some(garage) = Garage::start() else {
         return;
     };
-    let site = sample_site();
+    let site = Site::sample();
     // The primary's state, made by a first run, copied for the standby.
     site.build("warm-up");
     let standby_state = site.dir.path().join("standby-state");
     copy_dir(&site.state(), &standby_state);
     let serve = |prefix: &str, state: &Path| {
         let config = publish_config(&site, prefix);
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(&config)
-            .arg("--content")
-            .arg(site.content())
-            .arg("--state-dir")
-            .arg(state)
-            .env_remove("RUST_LOG");
+        let mut cmd = site.command_at(&config, &site.content(), state);
         garage.env(&mut cmd);
         TestServer::start_command(cmd, &[])
     };

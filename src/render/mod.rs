@@ -179,6 +179,34 @@ impl FeedSpec<'_> {
         format!("tag:{}:{}", cfg.site.tag_authority, self.key)
     }
 
+    /// A document of this spec's view showing `entries` (an archive document, an older
+    /// page), dated by its newest entry.
+    fn part(
+        &self,
+        entries: Vec<Arc<Article>>,
+        total: usize,
+        archive: Option<usize>,
+        page: usize,
+    ) -> FeedSpec<'static> {
+        FeedSpec {
+            dir: self.dir.clone(),
+            key: self.key.clone(),
+            title: self.title.clone(),
+            name: self.name.clone(),
+            total,
+            description: self.description.clone(),
+            html_url: self.html_url.clone(),
+            updated: entries
+                .iter()
+                .map(|a| a.updated)
+                .max()
+                .unwrap_or(self.updated),
+            entries: Cow::Owned(entries),
+            archive,
+            page,
+        }
+    }
+
     /// The same spec, owning its entries (a few reference counts, no copies of articles).
     pub fn into_owned(self) -> FeedSpec<'static> {
         FeedSpec {
@@ -309,25 +337,10 @@ pub fn archive_spec(
     per_page: usize,
     k: usize,
 ) -> FeedSpec<'static> {
-    let entries: Vec<Arc<Article>> = archive_entries(members, per_page, k).to_vec();
+    let entries = archive_entries(members, per_page, k).to_vec();
     let last = archive_pages(members.len(), per_page);
-    FeedSpec {
-        dir: spec.dir.clone(),
-        key: spec.key.clone(),
-        title: spec.title.clone(),
-        name: spec.name.clone(),
-        total: per_page * (k + 1) + usize::from(k < last),
-        description: spec.description.clone(),
-        html_url: spec.html_url.clone(),
-        updated: entries
-            .iter()
-            .map(|a| a.updated)
-            .max()
-            .unwrap_or(spec.updated),
-        entries: Cow::Owned(entries),
-        archive: Some(k),
-        page: 1,
-    }
+    let total = per_page * (k + 1) + usize::from(k < last);
+    spec.part(entries, total, Some(k), 1)
 }
 
 /// How many HTML pages a view of `total` articles has, `per_page` a page (at least one,
@@ -371,23 +384,7 @@ pub fn html_page_spec(
     }
     let start = (page - 1) * per_page;
     let entries = members[start..(start + per_page).min(members.len())].to_vec();
-    Some(FeedSpec {
-        dir: spec.dir.clone(),
-        key: spec.key.clone(),
-        title: spec.title.clone(),
-        name: spec.name.clone(),
-        total: members.len(),
-        description: spec.description.clone(),
-        html_url: spec.html_url.clone(),
-        updated: entries
-            .iter()
-            .map(|a| a.updated)
-            .max()
-            .unwrap_or(spec.updated),
-        entries: Cow::Owned(entries),
-        archive: None,
-        page,
-    })
+    Some(spec.part(entries, members.len(), None, page))
 }
 
 /// Renders the whole site. `empty_updated` is used as the `updated` time of feeds with no

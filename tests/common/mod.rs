@@ -42,6 +42,20 @@ impl Site {
         }
     }
 
+    /// A site whose content is a copy of the repository's sample `content/` (articles in
+    /// folders, an image), served with `serve.toml`.
+    pub fn sample() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("content"),
+            &dir.path().join("content"),
+        );
+        Site {
+            dir,
+            config: fixtures().join("config/serve.toml"),
+        }
+    }
+
     pub fn content(&self) -> PathBuf {
         self.dir.path().join("content")
     }
@@ -63,13 +77,19 @@ impl Site {
     /// Like [`Site::command`] with `--content` as given (a relative path is taken from the
     /// site's dir, where herald runs).
     pub fn command_with_content(&self, config: &Path, content: &Path) -> Command {
+        self.command_at(config, content, &self.state())
+    }
+
+    /// Like [`Site::command`] with the content and state dirs as given (a replica's copy
+    /// of the state, say).
+    pub fn command_at(&self, config: &Path, content: &Path, state: &Path) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.arg("--config")
             .arg(config)
             .arg("--content")
             .arg(content)
             .arg("--state-dir")
-            .arg(self.state())
+            .arg(state)
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
             .env_remove("STATE_DIRECTORY")

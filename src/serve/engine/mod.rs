@@ -287,9 +287,10 @@ const LOAD_CHUNK: usize = 4096;
 /// version (the page gained a `<meta name="description">` in 2; the store keeps packed
 /// bodies, not pages, since 3; text sources keep literal `<…>` and `&` in titles and
 /// terms, and summaries join inline text, since 4; relative URLs resolve against the
-/// article's folder, and articles carry a featured image and enclosure, since 5) makes
-/// pages and cache rows from an
-/// older herald stale, and moves pages' Last-Modified like a settings change does.
+/// article's folder, and articles carry a featured image and enclosure, since 5; the site's
+/// header and navigation, links to the category and tag pages, since 6) makes pages and
+/// cache rows from an older herald stale, and moves pages' Last-Modified like a settings
+/// change does.
 const PAGE_LAYOUT: u32 = 6;
 
 /// The settings (and page layout) that shape rendered pages, as one fingerprint.
